@@ -1,0 +1,1 @@
+//! The qnnc integration test binary: one module per topic.
