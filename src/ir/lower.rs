@@ -1,0 +1,1013 @@
+//! `lower`: AST → IR. Resolves names, binds and checks arguments, fills in the Keras/CNN2SNN
+//! defaults, names unnamed layers the way Keras does, and infers every shape.
+//!
+//! All problems of a file are collected; the module is returned only when there is no error
+//! (warnings alone do not stop it).
+
+use super::args::{self, bind, did_you_mean, k, p, Param};
+use super::error::LowerError;
+use super::shape::{window_out, Limits};
+use super::*;
+use crate::quant::{ActivationSpec, BinOp as QBinOp, QuantizerKind, QuantizerSpec, ScaleExpr, ScaleFn};
+use crate::syntax::ast::{self, Call, Expr, ExprKind};
+use miette::Diagnostic;
+use std::collections::BTreeMap;
+
+/// The result of lowering: the module when there was no error, and every diagnostic.
+#[derive(Debug)]
+pub struct Lowering {
+    pub module: Option<Module>,
+    pub diagnostics: Vec<LowerError>,
+}
+
+/// Lowers a parsed file to IR.
+pub fn lower(file: &ast::File) -> Lowering {
+    let mut cx = Cx {
+        errs: Vec::new(),
+        quantizers: BTreeMap::new(),
+        limits: Limits::DEFAULT,
+    };
+    for item in &file.items {
+        if let ast::Item::Quantizer(def) = item {
+            cx.quantizer_def(def);
+        }
+    }
+    let mut models: Vec<Model> = Vec::new();
+    let mut seen_models: BTreeMap<&str, Span> = BTreeMap::new();
+    let mut any_model = false;
+    for m in file.models() {
+        any_model = true;
+        if let Some(first) = seen_models.get(m.name.name.as_str()) {
+            cx.errs.push(LowerError::DuplicateModel {
+                name: m.name.name.clone(),
+                span: m.name.span,
+                first: *first,
+            });
+        } else {
+            seen_models.insert(&m.name.name, m.name.span);
+        }
+        if let Some(model) = cx.model(m) {
+            models.push(model);
+        }
+    }
+    if !any_model {
+        let end = file.items.last().map_or(0, |i| i.span().end as usize);
+        cx.errs.push(LowerError::NoModel {
+            span: Span::new(end, end),
+        });
+    }
+    for (name, q) in &cx.quantizers {
+        // A definition with errors was reported already; "unused" would only add noise.
+        if !q.used && q.spec.is_some() {
+            cx.errs.push(LowerError::UnusedQuantizer {
+                name: name.clone(),
+                span: q.name_span,
+            });
+        }
+    }
+    let has_error = cx
+        .errs
+        .iter()
+        .any(|e| e.severity().unwrap_or(miette::Severity::Error) == miette::Severity::Error);
+    cx.errs.sort_by_key(|e| first_span(e).start);
+    Lowering {
+        module: (!has_error).then_some(Module { models }),
+        diagnostics: cx.errs,
+    }
+}
+
+fn first_span(e: &LowerError) -> Span {
+    e.labels()
+        .and_then(|mut l| l.next())
+        .map(|l| Span::new(l.offset(), l.offset() + l.len()))
+        .unwrap_or_default()
+}
+
+struct QuantizerEntry {
+    /// `None` when the definition itself had errors (uses then report nothing more).
+    spec: Option<QuantizerSpec>,
+    name_span: Span,
+    used: bool,
+}
+
+struct Cx {
+    errs: Vec<LowerError>,
+    quantizers: BTreeMap<String, QuantizerEntry>,
+    limits: Limits,
+}
+
+const LAYERS: &[&str] = &[
+    "conv2d",
+    "separable_conv2d",
+    "dense",
+    "max_pool",
+    "avg_pool",
+    "global_avg_pool",
+    "batch_norm",
+    "relu",
+    "quantized_relu",
+    "discrete_relu",
+    "flatten",
+    "dropout",
+    "softmax",
+];
+
+const QUANTIZER_KINDS: &[&str] = &["max", "max_per_axis", "std", "std_per_axis", "linear"];
+
+/// Keras' automatic name prefix of each layer call.
+fn auto_prefix(callee: &str) -> &'static str {
+    match callee {
+        "conv2d" => "conv2d",
+        "separable_conv2d" => "separable_conv2d",
+        "dense" => "dense",
+        "max_pool" => "max_pooling2d",
+        "avg_pool" => "average_pooling2d",
+        "global_avg_pool" => "global_average_pooling2d",
+        "batch_norm" => "batch_normalization",
+        "relu" => "re_lu",
+        "quantized_relu" => "quantized_re_lu",
+        "discrete_relu" => "activation_discrete_relu",
+        "flatten" => "flatten",
+        "dropout" => "dropout",
+        "softmax" => "softmax",
+        other => unreachable!("`{other}` is not in the layer table"),
+    }
+}
+
+const MAX_BITS: i64 = 32;
+
+impl Cx {
+    // ---------------------------------------------------------------- quantizers
+
+    fn quantizer_def(&mut self, def: &ast::QuantizerDef) {
+        if let Some(first) = self.quantizers.get(&def.name.name) {
+            self.errs.push(LowerError::DuplicateQuantizer {
+                name: def.name.name.clone(),
+                span: def.name.span,
+                first: first.name_span,
+            });
+            // Still check the second definition.
+            self.quantizer_call(&def.call);
+            return;
+        }
+        let spec = self.quantizer_call(&def.call);
+        self.quantizers.insert(
+            def.name.name.clone(),
+            QuantizerEntry {
+                spec,
+                name_span: def.name.span,
+                used: false,
+            },
+        );
+    }
+
+    /// A quantizer call: `max(bits: 4)`, `linear(bits: 4, scale: …)`, ….
+    fn quantizer_call(&mut self, call: &Call) -> Option<QuantizerSpec> {
+        const MAX: &[Param] = &[k("bits")];
+        const STD: &[Param] = &[k("bits"), k("threshold")];
+        const LINEAR: &[Param] = &[k("bits"), k("scale"), k("per_axis")];
+        let name = call.callee.name.as_str();
+        let sig = match name {
+            "max" | "max_per_axis" => MAX,
+            "std" | "std_per_axis" => STD,
+            "linear" => LINEAR,
+            _ => {
+                let help = if LAYERS.contains(&name) {
+                    Some(format!("`{name}` is a layer, not a quantizer"))
+                } else {
+                    Some(match did_you_mean(name, QUANTIZER_KINDS) {
+                        Some(s) => format!("did you mean `{s}`?"),
+                        None => "quantizers are `max`, `max_per_axis`, `std`, `std_per_axis` and `linear`".to_string(),
+                    })
+                };
+                self.errs.push(LowerError::UnknownQuantizerKind {
+                    name: name.to_string(),
+                    span: call.callee.span,
+                    help,
+                });
+                return None;
+            }
+        };
+        let b = bind(call, sig, &mut self.errs);
+        let errors_before = self.errs.len();
+        let bits = match b.value("bits") {
+            // CNN2SNN's quantizers default to 4 bits.
+            None => Some(4),
+            Some(e) => self.weight_bits(e, "bits"),
+        };
+        let kind = match name {
+            "max" => Some(QuantizerKind::Max),
+            "max_per_axis" => Some(QuantizerKind::MaxPerAxis),
+            "std" | "std_per_axis" => {
+                let threshold = match b.value("threshold") {
+                    None => Some(3.0),
+                    Some(e) => args::number_where(e, "threshold", "greater than 0", |v| v > 0.0, &mut self.errs),
+                };
+                threshold.map(|threshold| {
+                    if name == "std" {
+                        QuantizerKind::Std { threshold }
+                    } else {
+                        QuantizerKind::StdPerAxis { threshold }
+                    }
+                })
+            }
+            "linear" => {
+                let per_axis = match b.value("per_axis") {
+                    None => Some(false),
+                    Some(e) => args::boolean(e, "per_axis", &mut self.errs),
+                };
+                let scale = b.required(
+                    "scale",
+                    "linear(bits: 4, scale: kmax / max(abs(w)))",
+                    &mut self.errs,
+                );
+                match (scale, per_axis) {
+                    (Some(e), Some(per_axis)) => self.scale_formula(e, per_axis).map(|scale| {
+                        QuantizerKind::Linear { scale, per_axis }
+                    }),
+                    _ => None,
+                }
+            }
+            _ => unreachable!("quantizer kind checked above"),
+        };
+        if self.errs.len() != errors_before {
+            return None;
+        }
+        Some(QuantizerSpec {
+            kind: kind?,
+            bits: bits?,
+        })
+    }
+
+    fn weight_bits(&mut self, e: &Expr, arg: &str) -> Option<u32> {
+        let v = args::integer(e, arg, i64::MIN / 2, MAX_BITS, &mut self.errs)?;
+        if v <= 1 {
+            self.errs.push(LowerError::WeightBits { bits: v, span: e.span });
+            return None;
+        }
+        Some(v as u32)
+    }
+
+    fn activation_bits(&mut self, e: &Expr, arg: &str) -> Option<u32> {
+        let v = args::integer(e, arg, i64::MIN / 2, MAX_BITS, &mut self.errs)?;
+        if v <= 0 {
+            self.errs.push(LowerError::ActivationBits { bits: v, span: e.span });
+            return None;
+        }
+        Some(v as u32)
+    }
+
+    /// The `scale:` formula of a linear quantizer.
+    fn scale_formula(&mut self, e: &Expr, per_axis: bool) -> Option<ScaleExpr> {
+        let (expr, rank) = self.scale_expr(e, per_axis)?;
+        if rank == Rank::Tensor {
+            self.errs.push(LowerError::ScaleNotReduced { span: e.span });
+            return None;
+        }
+        Some(expr)
+    }
+
+    fn scale_expr(&mut self, e: &Expr, per_axis: bool) -> Option<(ScaleExpr, Rank)> {
+        match &e.kind {
+            ExprKind::Number { value, .. } => Some((ScaleExpr::Num(*value), Rank::Scalar)),
+            ExprKind::Ident(name) => match name.as_str() {
+                "w" => Some((ScaleExpr::W, Rank::Tensor)),
+                "kmax" => Some((ScaleExpr::Kmax, Rank::Scalar)),
+                "bits" => Some((ScaleExpr::Bits, Rank::Scalar)),
+                _ => {
+                    self.errs.push(LowerError::ScaleVariable {
+                        name: name.clone(),
+                        span: e.span,
+                        help: Some(match did_you_mean(name, &["w", "kmax", "bits"]) {
+                            Some(s) => format!("did you mean `{s}`?"),
+                            None => "a formula can use `w` (the kernel), `kmax` (2^(bits-1) - 1) and `bits`".to_string(),
+                        }),
+                    });
+                    None
+                }
+            },
+            ExprKind::Neg(inner) => {
+                let (x, r) = self.scale_expr(inner, per_axis)?;
+                Some((ScaleExpr::Neg(Box::new(x)), r))
+            }
+            ExprKind::Binary(op, l, r) => {
+                let l = self.scale_expr(l, per_axis);
+                let r = self.scale_expr(r, per_axis);
+                let ((l, rl), (r, rr)) = (l?, r?);
+                let op = match op {
+                    ast::BinOp::Add => QBinOp::Add,
+                    ast::BinOp::Sub => QBinOp::Sub,
+                    ast::BinOp::Mul => QBinOp::Mul,
+                    ast::BinOp::Div => QBinOp::Div,
+                };
+                Some((ScaleExpr::Bin(op, Box::new(l), Box::new(r)), rl.max(rr)))
+            }
+            ExprKind::Call(call) => self.scale_call(call, per_axis),
+            ExprKind::Bool(_) | ExprKind::List(_) => {
+                self.errs.push(args::type_mismatch("scale", "a formula", e));
+                None
+            }
+        }
+    }
+
+    fn scale_call(&mut self, call: &Call, per_axis: bool) -> Option<(ScaleExpr, Rank)> {
+        const FUNCS: &[&str] = &["max", "min", "mean", "std", "abs", "sqrt", "clip"];
+        let name = call.callee.name.as_str();
+        let arity = if name == "clip" { 3 } else { 1 };
+        if !FUNCS.contains(&name) {
+            self.errs.push(LowerError::ScaleFunction {
+                name: name.to_string(),
+                span: call.callee.span,
+                help: Some(match did_you_mean(name, FUNCS) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => "formulas can use `max`, `min`, `mean`, `std`, `abs`, `sqrt` and `clip(x, lo, hi)`".to_string(),
+                }),
+            });
+            return None;
+        }
+        if let Some(a) = call.args.iter().find(|a| a.key.is_some()) {
+            let key = a.key.as_ref().expect("filtered on key");
+            self.errs.push(LowerError::UnknownArgument {
+                callee: name.to_string(),
+                arg: key.name.clone(),
+                span: key.span,
+                help: Some("formula functions take positional arguments only".to_string()),
+            });
+            return None;
+        }
+        if call.args.len() != arity {
+            self.errs.push(LowerError::ScaleArity {
+                name: name.to_string(),
+                expected: if arity == 1 {
+                    "one argument".to_string()
+                } else {
+                    "three arguments `(x, lo, hi)`".to_string()
+                },
+                found: call.args.len(),
+                span: call.span,
+            });
+            return None;
+        }
+        let mut lowered = Vec::new();
+        for a in &call.args {
+            lowered.push(self.scale_expr(&a.value, per_axis));
+        }
+        let lowered: Option<Vec<(ScaleExpr, Rank)>> = lowered.into_iter().collect();
+        let mut lowered = lowered?;
+        if name == "clip" {
+            let (hi, rh) = lowered.pop().expect("three arguments");
+            let (lo, rl) = lowered.pop().expect("three arguments");
+            let (x, rx) = lowered.pop().expect("three arguments");
+            return Some((
+                ScaleExpr::Clip(Box::new(x), Box::new(lo), Box::new(hi)),
+                rx.max(rl).max(rh),
+            ));
+        }
+        let (x, r) = lowered.pop().expect("one argument");
+        let f = match name {
+            "max" => ScaleFn::Max,
+            "min" => ScaleFn::Min,
+            "mean" => ScaleFn::Mean,
+            "std" => ScaleFn::Std,
+            "abs" => ScaleFn::Abs,
+            "sqrt" => ScaleFn::Sqrt,
+            _ => unreachable!("function list checked above"),
+        };
+        let rank = if f.is_reduction() {
+            match (r, per_axis) {
+                (Rank::Tensor, true) | (Rank::Axis, _) => Rank::Axis,
+                _ => Rank::Scalar,
+            }
+        } else {
+            r
+        };
+        Some((ScaleExpr::Call(f, Box::new(x)), rank))
+    }
+
+    /// A `quantizer:` argument: a reference to a defined quantizer or an inline call.
+    fn quantizer_arg(&mut self, e: &Expr, arg: &str) -> Option<QuantizerRef> {
+        match &e.kind {
+            ExprKind::Ident(name) => {
+                let Some(entry) = self.quantizers.get_mut(name) else {
+                    let names: Vec<&str> = self.quantizers.keys().map(String::as_str).collect();
+                    let help = if QUANTIZER_KINDS.contains(&name.as_str()) {
+                        Some(format!("write the call, e.g. `{arg}: {name}(bits: 4)`"))
+                    } else {
+                        did_you_mean(name, &names).map(|s| format!("did you mean `{s}`?")).or_else(|| {
+                            Some(format!(
+                                "define it first: `quantizer {name} = max_per_axis(bits: 4)`"
+                            ))
+                        })
+                    };
+                    self.errs.push(LowerError::UnknownQuantizer {
+                        name: name.clone(),
+                        span: e.span,
+                        help,
+                    });
+                    return None;
+                };
+                entry.used = true;
+                Some(QuantizerRef {
+                    spec: entry.spec.clone()?,
+                    name: Some(name.clone()),
+                    span: e.span,
+                })
+            }
+            ExprKind::Call(call) => Some(QuantizerRef {
+                spec: self.quantizer_call(call)?,
+                name: None,
+                span: e.span,
+            }),
+            _ => {
+                self.errs.push(args::type_mismatch(
+                    arg,
+                    "a quantizer name or a call like `max(bits: 4)`",
+                    e,
+                ));
+                None
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- models
+
+    fn model(&mut self, m: &ast::ModelDef) -> Option<Model> {
+        let errors_before = self.error_count();
+        let mut input: Option<Input> = None;
+        let mut input_span: Option<Span> = None;
+        let mut quantize: Option<QuantizeSpec> = None;
+        let mut pending: Vec<(String, Span, Option<Span>, Option<Op>, Span)> = Vec::new();
+        let mut counters: BTreeMap<&'static str, usize> = BTreeMap::new();
+        let mut first_layer: Option<Span> = None;
+        for s in &m.statements {
+            let callee = s.call.callee.name.as_str();
+            match callee {
+                "input" | "quantize" => {
+                    if let Some(n) = &s.name {
+                        self.errs.push(LowerError::NamedStatement {
+                            callee: callee.to_string(),
+                            name: n.name.clone(),
+                            span: n.span,
+                        });
+                    }
+                    if callee == "input" {
+                        if let Some(first) = input_span {
+                            self.errs.push(LowerError::DuplicateInput {
+                                model: m.name.name.clone(),
+                                span: s.call.callee.span,
+                                first,
+                            });
+                            continue;
+                        }
+                        input_span = Some(s.call.callee.span);
+                        if let Some(after) = first_layer {
+                            self.errs.push(LowerError::InputNotFirst {
+                                span: s.call.callee.span,
+                                after,
+                            });
+                        }
+                        input = self.input(&s.call);
+                    } else {
+                        if let Some(q) = &quantize {
+                            self.errs.push(LowerError::DuplicateQuantize {
+                                model: m.name.name.clone(),
+                                span: s.call.callee.span,
+                                first: q.span,
+                            });
+                            continue;
+                        }
+                        let spec = self.quantize_stmt(&s.call);
+                        quantize = Some(spec.unwrap_or(QuantizeSpec {
+                            weights: 0,
+                            activations: 0,
+                            input_weights: 0,
+                            span: s.call.callee.span,
+                        }));
+                    }
+                }
+                _ if LAYERS.contains(&callee) => {
+                    first_layer.get_or_insert(s.call.callee.span);
+                    let op = self.layer_op(&s.call);
+                    let (name, name_span) = match &s.name {
+                        Some(n) => (n.name.clone(), Some(n.span)),
+                        None => {
+                            let prefix = auto_prefix(callee);
+                            let n = counters.entry(prefix).or_insert(0);
+                            let name = if *n == 0 {
+                                prefix.to_string()
+                            } else {
+                                format!("{prefix}_{n}")
+                            };
+                            *n += 1;
+                            (name, None)
+                        }
+                    };
+                    pending.push((name, s.span, name_span, op, s.call.callee.span));
+                }
+                _ => {
+                    let help = if QUANTIZER_KINDS.contains(&callee) {
+                        Some(format!(
+                            "`{callee}` is a quantizer: define it with `quantizer q = {callee}(bits: 4)` and pass it as `quantizer: q`"
+                        ))
+                    } else {
+                        let mut all: Vec<&str> = LAYERS.to_vec();
+                        all.extend(["input", "quantize"]);
+                        Some(match did_you_mean(callee, &all) {
+                            Some(sug) => format!("did you mean `{sug}`?"),
+                            None => format!(
+                                "layers are {}",
+                                LAYERS.iter().map(|l| format!("`{l}`")).collect::<Vec<_>>().join(", ")
+                            ),
+                        })
+                    };
+                    self.errs.push(LowerError::UnknownLayer {
+                        name: callee.to_string(),
+                        span: s.call.callee.span,
+                        help,
+                    });
+                }
+            }
+        }
+        // Duplicate layer names (explicit or automatic).
+        let mut seen: BTreeMap<&str, (Span, Option<Span>)> = BTreeMap::new();
+        for (name, stmt_span, name_span, _, callee_span) in &pending {
+            match seen.get(name.as_str()) {
+                Some((first_callee, first_name)) => {
+                    let label = |n: &Option<Span>| match n {
+                        Some(_) => "named here".to_string(),
+                        None => format!("automatic name `{name}`"),
+                    };
+                    self.errs.push(LowerError::DuplicateLayer {
+                        name: name.clone(),
+                        model: m.name.name.clone(),
+                        span: name_span.unwrap_or(*callee_span),
+                        second_label: label(name_span),
+                        first: first_name.unwrap_or(*first_callee),
+                        first_label: label(first_name),
+                        help: Some(if name_span.is_none() || first_name.is_none() {
+                            "Keras names unnamed layers `conv2d`, `conv2d_1`, …; give this layer a different name".to_string()
+                        } else {
+                            "layer names must be unique within a model".to_string()
+                        }),
+                    });
+                    let _ = stmt_span;
+                }
+                None => {
+                    seen.insert(name, (*callee_span, *name_span));
+                }
+            }
+        }
+        let Some(input_span_v) = input_span else {
+            self.errs.push(LowerError::MissingInput {
+                model: m.name.name.clone(),
+                span: m.name.span,
+            });
+            return None;
+        };
+        if pending.is_empty() {
+            self.errs.push(LowerError::EmptyModel {
+                model: m.name.name.clone(),
+                span: m.name.span,
+            });
+            return None;
+        }
+        let _ = input_span_v;
+        let input = input?;
+        // Shape inference, as far as the layers are known.
+        let mut layers = Vec::new();
+        let mut shape = input.shape.clone();
+        let mut total_params: u64 = 0;
+        for (name, span, _, op, callee_span) in pending {
+            let Some(op) = op else {
+                // Without this layer's arguments the shapes after it are unknown.
+                return None;
+            };
+            let out = self.infer(&name, &op, &shape, callee_span)?;
+            let layer = Layer {
+                name,
+                op,
+                input_shape: shape,
+                output_shape: out.clone(),
+                span,
+                merged: Vec::new(),
+            };
+            for v in layer.variables() {
+                let n: u64 = v.shape.iter().map(|&d| d as u64).product();
+                if n > self.limits.max_params {
+                    self.errs.push(LowerError::TooLarge {
+                        layer: layer.name.clone(),
+                        what: format!("the `{}` variable", v.name),
+                        size: n,
+                        limit: self.limits.max_params,
+                        span: callee_span,
+                    });
+                    return None;
+                }
+                total_params += n;
+            }
+            if total_params > self.limits.max_params {
+                self.errs.push(LowerError::TooLarge {
+                    layer: layer.name.clone(),
+                    what: "the model up to the parameters".to_string(),
+                    size: total_params,
+                    limit: self.limits.max_params,
+                    span: callee_span,
+                });
+                return None;
+            }
+            shape = out;
+            layers.push(layer);
+        }
+        if self.error_count() != errors_before {
+            return None;
+        }
+        Some(Model {
+            name: m.name.name.clone(),
+            span: m.name.span,
+            input,
+            quantize,
+            layers,
+        })
+    }
+
+    fn error_count(&self) -> usize {
+        self.errs
+            .iter()
+            .filter(|e| e.severity().unwrap_or(miette::Severity::Error) == miette::Severity::Error)
+            .count()
+    }
+
+    fn input(&mut self, call: &Call) -> Option<Input> {
+        const SIG: &[Param] = &[p("shape"), k("scale"), k("offset")];
+        let b = bind(call, SIG, &mut self.errs);
+        let shape = b
+            .required("shape", "input([28, 28, 1], scale: 255)", &mut self.errs)
+            .and_then(|e| self.input_shape(e));
+        let scale = match b.value("scale") {
+            None => Some(1.0),
+            Some(e) => {
+                let v = args::number(e, "scale", &mut self.errs);
+                match v {
+                    Some(v) if v <= 0.0 => {
+                        self.errs.push(LowerError::InputScale {
+                            value: crate::syntax::print::expr_to_string(e),
+                            span: e.span,
+                        });
+                        None
+                    }
+                    v => v,
+                }
+            }
+        };
+        let offset = match b.value("offset") {
+            None => Some(0.0),
+            Some(e) => args::number(e, "offset", &mut self.errs),
+        };
+        Some(Input {
+            shape: shape?,
+            scale: scale?,
+            offset: offset?,
+            span: call.span,
+        })
+    }
+
+    fn input_shape(&mut self, e: &Expr) -> Option<Shape> {
+        let ExprKind::List(items) = &e.kind else {
+            self.errs.push(args::type_mismatch("shape", "a list like `[28, 28, 1]`", e));
+            return None;
+        };
+        if items.len() != 1 && items.len() != 3 {
+            self.errs.push(LowerError::InputShape {
+                found: format!("{} dimensions", items.len()),
+                span: e.span,
+            });
+            return None;
+        }
+        let max = self.limits.max_dim as i64;
+        let dims: Vec<Option<i64>> = items
+            .iter()
+            .map(|d| args::integer(d, "shape", 1, max, &mut self.errs))
+            .collect();
+        let dims: Vec<usize> = dims.into_iter().collect::<Option<Vec<_>>>()?.into_iter().map(|d| d as usize).collect();
+        let shape = Shape(dims);
+        if shape.elements() > self.limits.max_tensor_elements {
+            self.errs.push(LowerError::TooLarge {
+                layer: "input".to_string(),
+                what: "the input".to_string(),
+                size: shape.elements(),
+                limit: self.limits.max_tensor_elements,
+                span: e.span,
+            });
+            return None;
+        }
+        Some(shape)
+    }
+
+    fn quantize_stmt(&mut self, call: &Call) -> Option<QuantizeSpec> {
+        const SIG: &[Param] = &[k("weights"), k("activations"), k("input_weights")];
+        let b = bind(call, SIG, &mut self.errs);
+        let weights_bits = |cx: &mut Cx, name: &str| -> Option<u32> {
+            let e = b.value(name)?;
+            let v = args::integer(e, name, 0, MAX_BITS, &mut cx.errs)?;
+            if v == 1 {
+                cx.errs.push(LowerError::WeightBits { bits: v, span: e.span });
+                return None;
+            }
+            Some(v as u32)
+        };
+        let weights = match b.value("weights") {
+            None => Some(0),
+            Some(_) => weights_bits(self, "weights"),
+        };
+        let input_weights = match b.value("input_weights") {
+            None => weights,
+            Some(_) => weights_bits(self, "input_weights"),
+        };
+        let activations = match b.value("activations") {
+            None => Some(0),
+            Some(e) => args::integer(e, "activations", 0, MAX_BITS, &mut self.errs).map(|v| v as u32),
+        };
+        Some(QuantizeSpec {
+            weights: weights?,
+            activations: activations?,
+            input_weights: input_weights?,
+            span: call.span,
+        })
+    }
+
+    /// The op of a layer call; `None` when its arguments have errors (already recorded).
+    fn layer_op(&mut self, call: &Call) -> Option<Op> {
+        const CONV: &[Param] = &[p("filters"), p("kernel_size"), k("strides"), k("padding"), k("use_bias"), k("quantizer")];
+        const SEP: &[Param] = &[p("filters"), p("kernel_size"), k("strides"), k("padding"), k("use_bias"), k("quantizer"), k("quantizer_dw")];
+        const DENSE: &[Param] = &[p("units"), k("use_bias"), k("quantizer")];
+        const POOL: &[Param] = &[p("pool_size"), k("strides"), k("padding")];
+        const BN: &[Param] = &[k("epsilon"), k("momentum"), k("gamma_min")];
+        const RELU: &[Param] = &[k("max_value")];
+        const QRELU: &[Param] = &[p("bits"), k("max_value")];
+        const DRELU: &[Param] = &[p("bits")];
+        const RATE: &[Param] = &[p("rate")];
+        const NONE: &[Param] = &[];
+        let callee = call.callee.name.as_str();
+        let sig = match callee {
+            "conv2d" => CONV,
+            "separable_conv2d" => SEP,
+            "dense" => DENSE,
+            "max_pool" | "avg_pool" => POOL,
+            "batch_norm" => BN,
+            "relu" => RELU,
+            "quantized_relu" => QRELU,
+            "discrete_relu" => DRELU,
+            "dropout" => RATE,
+            "global_avg_pool" | "flatten" | "softmax" => NONE,
+            other => unreachable!("`{other}` is not in the layer table"),
+        };
+        let errors_before = self.errs.len();
+        let b = bind(call, sig, &mut self.errs);
+        let max_dim = self.limits.max_dim as i64;
+        let op = match callee {
+            "conv2d" | "separable_conv2d" => {
+                let example = format!("{callee}(8, 3)");
+                let filters = b.required("filters", &example, &mut self.errs).and_then(|e| args::integer(e, "filters", 1, max_dim, &mut self.errs));
+                let kernel = b.required("kernel_size", &example, &mut self.errs).and_then(|e| args::pair(e, "kernel_size", 1, max_dim, &mut self.errs));
+                let strides = self.opt_pair(&b, "strides", [1, 1]);
+                let padding = self.padding(&b);
+                let use_bias = self.opt_bool(&b, "use_bias", true);
+                let quantizer = b.value("quantizer").map(|e| self.quantizer_arg(e, "quantizer"));
+                if callee == "conv2d" {
+                    Op::Conv2D(Conv {
+                        filters: filters? as usize,
+                        kernel: kernel?,
+                        strides: strides?,
+                        padding: padding?,
+                        use_bias: use_bias?,
+                        quantizer: quantizer.map(|q| q.ok_or(())).transpose().ok()?,
+                    })
+                } else {
+                    let quantizer_dw = b.value("quantizer_dw").map(|e| self.quantizer_arg(e, "quantizer_dw"));
+                    if quantizer.is_none() {
+                        if let Some(a) = b.get("quantizer_dw") {
+                            self.errs.push(LowerError::QuantizerDwAlone { span: a.span });
+                        }
+                    }
+                    let quantizer = quantizer.map(|q| q.ok_or(())).transpose().ok()?;
+                    let quantizer_dw = quantizer_dw.map(|q| q.ok_or(())).transpose().ok()?;
+                    // CNN2SNN: `quantizer_dw` defaults to a copy of `quantizer`.
+                    let quantizer_dw = quantizer_dw.or_else(|| quantizer.clone());
+                    Op::SeparableConv2D(SeparableConv {
+                        filters: filters? as usize,
+                        kernel: kernel?,
+                        strides: strides?,
+                        padding: padding?,
+                        use_bias: use_bias?,
+                        quantizer,
+                        quantizer_dw,
+                    })
+                }
+            }
+            "dense" => {
+                let units = b.required("units", "dense(10)", &mut self.errs).and_then(|e| args::integer(e, "units", 1, max_dim, &mut self.errs));
+                let use_bias = self.opt_bool(&b, "use_bias", true);
+                let quantizer = b.value("quantizer").map(|e| self.quantizer_arg(e, "quantizer"));
+                Op::Dense(Dense {
+                    units: units? as usize,
+                    use_bias: use_bias?,
+                    quantizer: quantizer.map(|q| q.ok_or(())).transpose().ok()?,
+                })
+            }
+            "max_pool" | "avg_pool" => {
+                // Keras: pool_size (2, 2), strides default to the pool size.
+                let size = match b.value("pool_size") {
+                    None => Some([2, 2]),
+                    Some(e) => args::pair(e, "pool_size", 1, max_dim, &mut self.errs),
+                };
+                let strides = match b.value("strides") {
+                    None => size,
+                    Some(e) => args::pair(e, "strides", 1, max_dim, &mut self.errs),
+                };
+                let padding = self.padding(&b);
+                let pool = Pool {
+                    size: size?,
+                    strides: strides?,
+                    padding: padding?,
+                };
+                if callee == "max_pool" {
+                    Op::MaxPool(pool)
+                } else {
+                    Op::AvgPool(pool)
+                }
+            }
+            "global_avg_pool" => Op::GlobalAvgPool,
+            "batch_norm" => {
+                let epsilon = match b.value("epsilon") {
+                    None => Some(1e-3),
+                    Some(e) => args::number_where(e, "epsilon", "greater than 0", |v| v > 0.0, &mut self.errs),
+                };
+                let momentum = match b.value("momentum") {
+                    None => Some(0.99),
+                    Some(e) => args::number_where(e, "momentum", "between 0 and 1", |v| (0.0..=1.0).contains(&v), &mut self.errs),
+                };
+                let gamma_min = match b.value("gamma_min") {
+                    None => Some(None),
+                    Some(e) => args::number_where(e, "gamma_min", "greater than 0", |v| v > 0.0, &mut self.errs).map(Some),
+                };
+                Op::BatchNorm(BatchNorm {
+                    epsilon: epsilon?,
+                    momentum: momentum?,
+                    gamma_min: gamma_min?,
+                })
+            }
+            "relu" => {
+                let max_value = self.opt_max_value(&b);
+                Op::Relu { max_value: max_value? }
+            }
+            "quantized_relu" => {
+                // CNN2SNN: QuantizedReLU(bitwidth=1, max_value=None → 2^bits − 1).
+                let bits = match b.value("bits") {
+                    None => Some(1),
+                    Some(e) => self.activation_bits(e, "bits"),
+                };
+                let max_value = self.opt_max_value(&b);
+                Op::QuantizedActivation(ActivationSpec::QuantizedRelu {
+                    bits: bits?,
+                    max_value: max_value?,
+                })
+            }
+            "discrete_relu" => {
+                let bits = match b.value("bits") {
+                    None => Some(1),
+                    Some(e) => self.activation_bits(e, "bits"),
+                };
+                Op::QuantizedActivation(ActivationSpec::DiscreteRelu { bits: bits? })
+            }
+            "flatten" => Op::Flatten,
+            "dropout" => {
+                let rate = b.required("rate", "dropout(0.5)", &mut self.errs).and_then(|e| {
+                    args::number_where(e, "rate", "at least 0 and below 1", |v| (0.0..1.0).contains(&v), &mut self.errs)
+                });
+                Op::Dropout { rate: rate? }
+            }
+            "softmax" => Op::Softmax,
+            other => unreachable!("`{other}` is not in the layer table"),
+        };
+        (self.errs.len() == errors_before).then_some(op)
+    }
+
+    fn opt_pair(&mut self, b: &args::Bound, name: &str, default: [usize; 2]) -> Option<[usize; 2]> {
+        match b.value(name) {
+            None => Some(default),
+            Some(e) => args::pair(e, name, 1, self.limits.max_dim as i64, &mut self.errs),
+        }
+    }
+
+    fn opt_bool(&mut self, b: &args::Bound, name: &str, default: bool) -> Option<bool> {
+        match b.value(name) {
+            None => Some(default),
+            Some(e) => args::boolean(e, name, &mut self.errs),
+        }
+    }
+
+    fn padding(&mut self, b: &args::Bound) -> Option<Padding> {
+        match b.value("padding") {
+            None => Some(Padding::Valid),
+            Some(e) => args::choice(e, "padding", &["valid", "same"], &mut self.errs).map(|c| {
+                if c == "same" {
+                    Padding::Same
+                } else {
+                    Padding::Valid
+                }
+            }),
+        }
+    }
+
+    fn opt_max_value(&mut self, b: &args::Bound) -> Option<Option<f64>> {
+        match b.value("max_value") {
+            None => Some(None),
+            Some(e) => args::number_where(e, "max_value", "greater than 0", |v| v > 0.0, &mut self.errs).map(Some),
+        }
+    }
+
+    // ---------------------------------------------------------------- shapes
+
+    /// The output shape of `op` on `input`, Keras semantics.
+    fn infer(&mut self, layer: &str, op: &Op, input: &Shape, span: Span) -> Option<Shape> {
+        let needs_image = |cx: &mut Cx, help: &str| -> bool {
+            if input.is_image() {
+                return true;
+            }
+            cx.errs.push(LowerError::NeedsImage {
+                layer: layer.to_string(),
+                class: op.keras_class().to_string(),
+                found: input.to_string(),
+                span,
+                help: Some(help.to_string()),
+            });
+            false
+        };
+        let windowed = |cx: &mut Cx, kind: &str, k: [usize; 2], s: [usize; 2], pad: Padding| -> Option<[usize; 2]> {
+            let [h, w] = input.hw();
+            match (window_out(h, k[0], s[0], pad), window_out(w, k[1], s[1], pad)) {
+                (Some(a), Some(b)) => Some([a, b]),
+                _ => {
+                    cx.errs.push(LowerError::WindowTooLarge {
+                        layer: layer.to_string(),
+                        kind: kind.to_string(),
+                        window: format!("{}×{}", k[0], k[1]),
+                        input: format!("{h}×{w}"),
+                        span,
+                        help: Some("use `padding: same`, a smaller window, or fewer poolings before it".to_string()),
+                    });
+                    None
+                }
+            }
+        };
+        let out = match op {
+            Op::Conv2D(Conv { filters, kernel, strides, padding, .. })
+            | Op::SeparableConv2D(SeparableConv { filters, kernel, strides, padding, .. }) => {
+                if !needs_image(self, "convolutions work on `[H, W, C]` inputs; remove the `flatten()` before it or use `dense`") {
+                    return None;
+                }
+                let [h, w] = windowed(self, "kernel", *kernel, *strides, *padding)?;
+                Shape(vec![h, w, *filters])
+            }
+            Op::MaxPool(p) | Op::AvgPool(p) => {
+                if !needs_image(self, "pooling works on `[H, W, C]` inputs; move it before `flatten()`") {
+                    return None;
+                }
+                let [h, w] = windowed(self, "pool", p.size, p.strides, p.padding)?;
+                Shape(vec![h, w, input.channels()])
+            }
+            Op::GlobalAvgPool => {
+                if !needs_image(self, "global pooling works on `[H, W, C]` inputs; move it before `flatten()`") {
+                    return None;
+                }
+                Shape(vec![input.channels()])
+            }
+            Op::Dense(d) => {
+                let mut dims = input.0.clone();
+                *dims.last_mut().expect("shapes have rank ≥ 1") = d.units;
+                Shape(dims)
+            }
+            Op::Flatten => Shape(vec![input.elements() as usize]),
+            Op::BatchNorm(_) | Op::Relu { .. } | Op::QuantizedActivation(_) | Op::Dropout { .. } | Op::Softmax => input.clone(),
+        };
+        if out.elements() > self.limits.max_tensor_elements {
+            self.errs.push(LowerError::TooLarge {
+                layer: layer.to_string(),
+                what: "the output".to_string(),
+                size: out.elements(),
+                limit: self.limits.max_tensor_elements,
+                span,
+            });
+            return None;
+        }
+        Some(out)
+    }
+}
+
+/// How much of a kernel a scale formula term depends on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Rank {
+    Scalar,
+    Axis,
+    Tensor,
+}

@@ -1,0 +1,18 @@
+//! Stage 1, text → AST: the `.q` syntax (grammar in `grammar/q.pest`), its tree, its
+//! pretty-printer, and its errors.
+
+pub mod ast;
+mod comments;
+mod error;
+mod parser;
+pub mod print;
+
+pub use error::SyntaxError;
+
+use crate::source::SourceFile;
+
+/// Parses a `.q` file into its syntax tree, comments included.
+pub fn parse(src: &SourceFile) -> Result<ast::File, SyntaxError> {
+    let comments = comments::scan(src.text())?;
+    parser::parse_file(src.text(), comments)
+}
