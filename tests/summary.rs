@@ -1,0 +1,66 @@
+//! `qnnc summary`: the Keras table, checked against the tutorial's figures.
+
+use crate::common::qnnc;
+
+#[test]
+fn toy_summary_matches_the_tutorial() {
+    let out = qnnc(&["summary", "examples/toy.q"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let rows: Vec<(&str, &str, &str)> = text
+        .lines()
+        .filter(|l| l.contains("(None"))
+        .map(|l| {
+            let name = l.split_whitespace().next().unwrap();
+            let shape_start = l.find("(None").unwrap();
+            let shape_end = shape_start + l[shape_start..].find(')').unwrap() + 1;
+            let params = l[shape_end..].split_whitespace().next().unwrap();
+            (name, &l[shape_start..shape_end], params)
+        })
+        .collect();
+    let expected = [
+        ("conv2d_3", "(None, 26, 26, 8)", "80"),
+        ("max_pooling2d", "(None, 13, 13, 8)", "0"),
+        ("batch_normalization_3", "(None, 13, 13, 8)", "32"),
+        ("re_lu_3", "(None, 13, 13, 8)", "0"),
+        ("flatten_2", "(None, 1352)", "0"),
+        ("dense_2", "(None, 10)", "13530"),
+        ("softmax", "(None, 10)", "0"),
+    ];
+    assert_eq!(rows, expected, "{text}");
+    assert!(text.contains("Total params: 13,642"), "{text}");
+    assert!(text.contains("Trainable params: 13,626"), "{text}");
+    assert!(text.contains("Non-trainable params: 16"), "{text}");
+}
+
+#[test]
+fn summary_needs_model_choice_when_several() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("two.q");
+    std::fs::write(&f, "model a { input([4]) dense(2) }\nmodel b { input([4]) dense(3) }\n").unwrap();
+    let out = qnnc(&["summary", f.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("defines several models") && err.contains("--model"), "{err}");
+    let out = qnnc(&["summary", f.to_str().unwrap(), "--model", "b"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8(out.stdout).unwrap().contains("(None, 3)"));
+}
+
+#[test]
+fn automatic_names_follow_keras() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("auto.q");
+    std::fs::write(
+        &f,
+        "model m {\n input([8, 8, 3])\n conv2d(4, 3)\n relu()\n conv2d(4, 3, padding: same)\n relu()\n separable_conv2d(8, 3)\n global_avg_pool()\n dense(10)\n softmax()\n}\n",
+    )
+    .unwrap();
+    let out = qnnc(&["summary", f.to_str().unwrap()]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    for name in ["conv2d (Conv2D)", "re_lu (ReLU)", "conv2d_1 (Conv2D)", "re_lu_1 (ReLU)", "separable_conv2d (SeparableConv2D)", "global_average_pooling2d", "dense (Dense)", "softmax (Softmax)"] {
+        assert!(text.contains(name), "missing `{name}` in\n{text}");
+    }
+    // valid 3×3: 8→6; same: 6; separable valid: 4; GAP → 8 channels
+    assert!(text.contains("(None, 6, 6, 4)") && text.contains("(None, 4, 4, 8)") && text.contains("(None, 8) "), "{text}");
+}
