@@ -191,7 +191,9 @@ fn render_human(src: &SourceFile, d: &dyn Diagnostic, opts: RenderOptions) -> St
 }
 
 fn render_short(src: &SourceFile, d: &dyn Diagnostic) -> String {
-    use codespan_reporting::diagnostic::{Diagnostic as CsDiagnostic, Label, Severity as CsSeverity};
+    use codespan_reporting::diagnostic::{
+        Diagnostic as CsDiagnostic, Label, Severity as CsSeverity,
+    };
     use codespan_reporting::files::SimpleFile;
     use codespan_reporting::term::{self, Config, DisplayStyle};
     let flat = flatten(src, d);

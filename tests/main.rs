@@ -2,9 +2,9 @@
 
 /// Shared helpers: paths, running the `qnnc` binary.
 mod common;
-/// Golden diagnostics: `tests/ui/**/NAME.q` rendered to `NAME.stderr` (`BLESS=1` rewrites).
-mod ui;
 /// `qnnc fmt`: canonical output, idempotence, and parse(fmt(x)) == parse(x).
 mod roundtrip;
 /// `qnnc summary` tables.
 mod summary;
+/// Golden diagnostics: `tests/ui/**/NAME.q` rendered to `NAME.stderr` (`BLESS=1` rewrites).
+mod ui;

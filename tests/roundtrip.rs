@@ -23,14 +23,32 @@ fn fmt_roundtrip_on_every_file() {
         let Ok(tree) = parse(&src) else { continue };
         let formatted = format(&tree, src.text());
         let src2 = SourceFile::new("formatted", formatted.clone());
-        let tree2 = parse(&src2)
-            .unwrap_or_else(|e| panic!("{}: formatted text does not parse: {e}\n{formatted}", path.display()));
-        assert!(tree.same_tree(&tree2), "{}: tree changed by fmt\n{formatted}", path.display());
+        let tree2 = parse(&src2).unwrap_or_else(|e| {
+            panic!(
+                "{}: formatted text does not parse: {e}\n{formatted}",
+                path.display()
+            )
+        });
+        assert!(
+            tree.same_tree(&tree2),
+            "{}: tree changed by fmt\n{formatted}",
+            path.display()
+        );
         let again = format(&tree2, &formatted);
-        assert_eq!(again, formatted, "{}: fmt is not idempotent", path.display());
+        assert_eq!(
+            again,
+            formatted,
+            "{}: fmt is not idempotent",
+            path.display()
+        );
         let before: Vec<&str> = tree.comments.iter().map(|c| c.text.as_str()).collect();
         let after: Vec<&str> = tree2.comments.iter().map(|c| c.text.as_str()).collect();
-        assert_eq!(before, after, "{}: comments lost or reordered", path.display());
+        assert_eq!(
+            before,
+            after,
+            "{}: comments lost or reordered",
+            path.display()
+        );
         checked += 1;
     }
     assert!(checked >= 10, "only {checked} files checked");
@@ -45,7 +63,11 @@ fn examples_are_formatted() {
     let mut args = vec!["fmt", "--check"];
     args.extend(files.iter().map(String::as_str));
     let out = qnnc(&args);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -63,5 +85,8 @@ fn fmt_parenthesises_only_where_needed() {
     let src = SourceFile::new("t.q", text);
     let tree = parse(&src).unwrap();
     let formatted = format(&tree, text);
-    assert!(formatted.contains("scale: kmax / (2 * std(w)) - (1 - 2) + -(-3) * (4 + 5)"), "{formatted}");
+    assert!(
+        formatted.contains("scale: kmax / (2 * std(w)) - (1 - 2) + -(-3) * (4 + 5)"),
+        "{formatted}"
+    );
 }

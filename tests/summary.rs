@@ -5,11 +5,15 @@ use crate::common::qnnc;
 #[test]
 fn toy_summary_matches_the_tutorial() {
     let out = qnnc(&["summary", "examples/toy.q"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
     let rows: Vec<(&str, &str, &str)> = text
         .lines()
-        .filter(|l| l.contains("(None"))
+        .filter(|l| l.starts_with(" ") && l.contains("(None"))
         .map(|l| {
             let name = l.split_whitespace().next().unwrap();
             let shape_start = l.find("(None").unwrap();
@@ -37,11 +41,18 @@ fn toy_summary_matches_the_tutorial() {
 fn summary_needs_model_choice_when_several() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("two.q");
-    std::fs::write(&f, "model a { input([4]) dense(2) }\nmodel b { input([4]) dense(3) }\n").unwrap();
+    std::fs::write(
+        &f,
+        "model a { input([4]) dense(2) }\nmodel b { input([4]) dense(3) }\n",
+    )
+    .unwrap();
     let out = qnnc(&["summary", f.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8(out.stderr).unwrap();
-    assert!(err.contains("defines several models") && err.contains("--model"), "{err}");
+    assert!(
+        err.contains("defines several models") && err.contains("--model"),
+        "{err}"
+    );
     let out = qnnc(&["summary", f.to_str().unwrap(), "--model", "b"]);
     assert!(out.status.success());
     assert!(String::from_utf8(out.stdout).unwrap().contains("(None, 3)"));
@@ -58,9 +69,23 @@ fn automatic_names_follow_keras() {
     .unwrap();
     let out = qnnc(&["summary", f.to_str().unwrap()]);
     let text = String::from_utf8(out.stdout).unwrap();
-    for name in ["conv2d (Conv2D)", "re_lu (ReLU)", "conv2d_1 (Conv2D)", "re_lu_1 (ReLU)", "separable_conv2d (SeparableConv2D)", "global_average_pooling2d", "dense (Dense)", "softmax (Softmax)"] {
+    for name in [
+        "conv2d (Conv2D)",
+        "re_lu (ReLU)",
+        "conv2d_1 (Conv2D)",
+        "re_lu_1 (ReLU)",
+        "separable_conv2d (SeparableConv2D)",
+        "global_average_pooling2d",
+        "dense (Dense)",
+        "softmax (Softmax)",
+    ] {
         assert!(text.contains(name), "missing `{name}` in\n{text}");
     }
     // valid 3×3: 8→6; same: 6; separable valid: 4; GAP → 8 channels
-    assert!(text.contains("(None, 6, 6, 4)") && text.contains("(None, 4, 4, 8)") && text.contains("(None, 8) "), "{text}");
+    assert!(
+        text.contains("(None, 6, 6, 4)")
+            && text.contains("(None, 4, 4, 8)")
+            && text.contains("(None, 8) "),
+        "{text}"
+    );
 }

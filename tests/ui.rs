@@ -26,10 +26,18 @@ fn command_for(q: &std::path::Path, rel: &str) -> Vec<String> {
 fn ui_goldens() {
     let root = root();
     let cases = files_with_ext(&root.join("tests/ui"), "q");
-    assert!(cases.len() >= 40, "expected at least 40 ui cases, found {}", cases.len());
+    assert!(
+        cases.len() >= 40,
+        "expected at least 40 ui cases, found {}",
+        cases.len()
+    );
     let mut failures = Vec::new();
     for q in &cases {
-        let rel = q.strip_prefix(&root).expect("under the root").display().to_string();
+        let rel = q
+            .strip_prefix(&root)
+            .expect("under the root")
+            .display()
+            .to_string();
         let args = command_for(q, &rel);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let out = qnnc(&args);
@@ -37,7 +45,9 @@ fn ui_goldens() {
         if let Err(d) = check_golden(&q.with_extension("stderr"), &stderr) {
             failures.push(d);
         }
-        let has_error = stderr.lines().any(|l| l.starts_with("  × ") || l.contains(" error"));
+        let has_error = stderr
+            .lines()
+            .any(|l| l.starts_with("  × ") || l.contains(" error"));
         let code = out.status.code();
         let expected = if has_error { Some(1) } else { Some(0) };
         if code != expected && !stderr.contains("cli::usage") {
@@ -73,6 +83,12 @@ fn every_code_has_a_golden() {
     for f in files_with_ext(&root.join("tests/ui"), "stderr") {
         seen.push_str(&std::fs::read_to_string(&f).expect("golden is readable"));
     }
-    let missing: Vec<&String> = declared.iter().filter(|c| !seen.contains(c.as_str())).collect();
-    assert!(missing.is_empty(), "codes without a golden test: {missing:?}");
+    let missing: Vec<&String> = declared
+        .iter()
+        .filter(|c| !seen.contains(c.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "codes without a golden test: {missing:?}"
+    );
 }

@@ -15,10 +15,16 @@ pub fn run(opts: &CheckOptions, common: &Common) -> Result<(), CliError> {
     let front = driver::frontend(src);
     emit(&front.src, &front.diagnostics, common);
     if front.has_errors() {
-        return Err(CliError::Reported(format!("`{}` has errors", front.src.name())));
+        return Err(CliError::Reported(format!(
+            "`{}` has errors",
+            front.src.name()
+        )));
     }
     if common.message_format == MessageFormat::Human {
-        let module = front.module.as_ref().expect("no errors, so the module exists");
+        let module = front
+            .module
+            .as_ref()
+            .expect("no errors, so the module exists");
         for m in &module.models {
             let params: u64 = m
                 .layers

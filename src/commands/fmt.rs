@@ -35,7 +35,11 @@ pub fn run(opts: &FmtOptions, common: &Common) -> Result<(), CliError> {
                 unformatted.push(path.display().to_string());
             } else {
                 write_file(path, formatted.as_bytes()).map_err(|e| CliError::Io {
-                    message: format!("cannot write `{}`: {}", path.display(), driver::io_reason(&e)),
+                    message: format!(
+                        "cannot write `{}`: {}",
+                        path.display(),
+                        driver::io_reason(&e)
+                    ),
                     help: None,
                 })?;
             }
@@ -59,7 +63,10 @@ pub fn run(opts: &FmtOptions, common: &Common) -> Result<(), CliError> {
 /// Replaces `path` atomically: a temporary file in the same directory, then a rename.
 fn write_file(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
     tmp.write_all(bytes)?;
     tmp.as_file().sync_all()?;

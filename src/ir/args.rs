@@ -7,9 +7,9 @@
 //! everything in one run.
 
 use super::error::LowerError;
+use crate::source::Span;
 use crate::syntax::ast::{Arg, BinOp, Call, Expr, ExprKind};
 use crate::syntax::print::expr_to_string;
-use crate::source::Span;
 
 /// One parameter of a signature.
 #[derive(Clone, Copy, Debug)]
@@ -67,11 +67,8 @@ pub(crate) fn bind<'a>(
                     // Report the surplus once, on the first extra argument.
                     if !surplus_reported {
                         surplus_reported = true;
-                        let keyword_only: Vec<&str> = params
-                            .iter()
-                            .skip(max_positional)
-                            .map(|p| p.name)
-                            .collect();
+                        let keyword_only: Vec<&str> =
+                            params.iter().skip(max_positional).map(|p| p.name).collect();
                         errs.push(LowerError::TooManyPositional {
                             callee: callee.clone(),
                             max: max_positional,

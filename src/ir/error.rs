@@ -246,10 +246,7 @@ pub enum LowerError {
     },
 
     #[error("the file defines no model")]
-    #[diagnostic(
-        code(lower::no_model),
-        help("add `model NAME {{ input(...) … }}`")
-    )]
+    #[diagnostic(code(lower::no_model), help("add `model NAME {{ input(...) … }}`"))]
     NoModel {
         #[label("end of file")]
         span: Span,
@@ -389,7 +386,9 @@ pub enum LowerError {
     #[error("{what} of `{layer}` has {size} elements, more than the limit of {limit}")]
     #[diagnostic(
         code(shape::too_large),
-        help("check the sizes of this layer; qnnc refuses tensors this large before allocating them")
+        help(
+            "check the sizes of this layer; qnnc refuses tensors this large before allocating them"
+        )
     )]
     TooLarge {
         layer: String,

@@ -8,7 +8,9 @@ use super::args::{self, bind, did_you_mean, k, p, Param};
 use super::error::LowerError;
 use super::shape::{window_out, Limits};
 use super::*;
-use crate::quant::{ActivationSpec, BinOp as QBinOp, QuantizerKind, QuantizerSpec, ScaleExpr, ScaleFn};
+use crate::quant::{
+    ActivationSpec, BinOp as QBinOp, QuantizerKind, QuantizerSpec, ScaleExpr, ScaleFn,
+};
 use crate::syntax::ast::{self, Call, Expr, ExprKind};
 use miette::Diagnostic;
 use std::collections::BTreeMap;
@@ -201,7 +203,13 @@ impl Cx {
             "std" | "std_per_axis" => {
                 let threshold = match b.value("threshold") {
                     None => Some(3.0),
-                    Some(e) => args::number_where(e, "threshold", "greater than 0", |v| v > 0.0, &mut self.errs),
+                    Some(e) => args::number_where(
+                        e,
+                        "threshold",
+                        "greater than 0",
+                        |v| v > 0.0,
+                        &mut self.errs,
+                    ),
                 };
                 threshold.map(|threshold| {
                     if name == "std" {
@@ -222,9 +230,9 @@ impl Cx {
                     &mut self.errs,
                 );
                 match (scale, per_axis) {
-                    (Some(e), Some(per_axis)) => self.scale_formula(e, per_axis).map(|scale| {
-                        QuantizerKind::Linear { scale, per_axis }
-                    }),
+                    (Some(e), Some(per_axis)) => self
+                        .scale_formula(e, per_axis)
+                        .map(|scale| QuantizerKind::Linear { scale, per_axis }),
                     _ => None,
                 }
             }
@@ -242,7 +250,10 @@ impl Cx {
     fn weight_bits(&mut self, e: &Expr, arg: &str) -> Option<u32> {
         let v = args::integer(e, arg, i64::MIN / 2, MAX_BITS, &mut self.errs)?;
         if v <= 1 {
-            self.errs.push(LowerError::WeightBits { bits: v, span: e.span });
+            self.errs.push(LowerError::WeightBits {
+                bits: v,
+                span: e.span,
+            });
             return None;
         }
         Some(v as u32)
@@ -251,7 +262,10 @@ impl Cx {
     fn activation_bits(&mut self, e: &Expr, arg: &str) -> Option<u32> {
         let v = args::integer(e, arg, i64::MIN / 2, MAX_BITS, &mut self.errs)?;
         if v <= 0 {
-            self.errs.push(LowerError::ActivationBits { bits: v, span: e.span });
+            self.errs.push(LowerError::ActivationBits {
+                bits: v,
+                span: e.span,
+            });
             return None;
         }
         Some(v as u32)
@@ -393,11 +407,13 @@ impl Cx {
                     let help = if QUANTIZER_KINDS.contains(&name.as_str()) {
                         Some(format!("write the call, e.g. `{arg}: {name}(bits: 4)`"))
                     } else {
-                        did_you_mean(name, &names).map(|s| format!("did you mean `{s}`?")).or_else(|| {
-                            Some(format!(
-                                "define it first: `quantizer {name} = max_per_axis(bits: 4)`"
-                            ))
-                        })
+                        did_you_mean(name, &names)
+                            .map(|s| format!("did you mean `{s}`?"))
+                            .or_else(|| {
+                                Some(format!(
+                                    "define it first: `quantizer {name} = max_per_axis(bits: 4)`"
+                                ))
+                            })
                     };
                     self.errs.push(LowerError::UnknownQuantizer {
                         name: name.clone(),
@@ -436,7 +452,7 @@ impl Cx {
         let mut input: Option<Input> = None;
         let mut input_span: Option<Span> = None;
         let mut quantize: Option<QuantizeSpec> = None;
-        let mut pending: Vec<(String, Span, Option<Span>, Option<Op>, Span)> = Vec::new();
+        let mut pending: Vec<Pending> = Vec::new();
         let mut counters: BTreeMap<&'static str, usize> = BTreeMap::new();
         let mut first_layer: Option<Span> = None;
         for s in &m.statements {
@@ -516,7 +532,11 @@ impl Cx {
                             Some(sug) => format!("did you mean `{sug}`?"),
                             None => format!(
                                 "layers are {}",
-                                LAYERS.iter().map(|l| format!("`{l}`")).collect::<Vec<_>>().join(", ")
+                                LAYERS
+                                    .iter()
+                                    .map(|l| format!("`{l}`"))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
                             ),
                         })
                     };
@@ -673,7 +693,8 @@ impl Cx {
 
     fn input_shape(&mut self, e: &Expr) -> Option<Shape> {
         let ExprKind::List(items) = &e.kind else {
-            self.errs.push(args::type_mismatch("shape", "a list like `[28, 28, 1]`", e));
+            self.errs
+                .push(args::type_mismatch("shape", "a list like `[28, 28, 1]`", e));
             return None;
         };
         if items.len() != 1 && items.len() != 3 {
@@ -688,7 +709,12 @@ impl Cx {
             .iter()
             .map(|d| args::integer(d, "shape", 1, max, &mut self.errs))
             .collect();
-        let dims: Vec<usize> = dims.into_iter().collect::<Option<Vec<_>>>()?.into_iter().map(|d| d as usize).collect();
+        let dims: Vec<usize> = dims
+            .into_iter()
+            .collect::<Option<Vec<_>>>()?
+            .into_iter()
+            .map(|d| d as usize)
+            .collect();
         let shape = Shape(dims);
         if shape.elements() > self.limits.max_tensor_elements {
             self.errs.push(LowerError::TooLarge {
@@ -710,7 +736,10 @@ impl Cx {
             let e = b.value(name)?;
             let v = args::integer(e, name, 0, MAX_BITS, &mut cx.errs)?;
             if v == 1 {
-                cx.errs.push(LowerError::WeightBits { bits: v, span: e.span });
+                cx.errs.push(LowerError::WeightBits {
+                    bits: v,
+                    span: e.span,
+                });
                 return None;
             }
             Some(v as u32)
@@ -725,7 +754,9 @@ impl Cx {
         };
         let activations = match b.value("activations") {
             None => Some(0),
-            Some(e) => args::integer(e, "activations", 0, MAX_BITS, &mut self.errs).map(|v| v as u32),
+            Some(e) => {
+                args::integer(e, "activations", 0, MAX_BITS, &mut self.errs).map(|v| v as u32)
+            }
         };
         Some(QuantizeSpec {
             weights: weights?,
@@ -737,8 +768,23 @@ impl Cx {
 
     /// The op of a layer call; `None` when its arguments have errors (already recorded).
     fn layer_op(&mut self, call: &Call) -> Option<Op> {
-        const CONV: &[Param] = &[p("filters"), p("kernel_size"), k("strides"), k("padding"), k("use_bias"), k("quantizer")];
-        const SEP: &[Param] = &[p("filters"), p("kernel_size"), k("strides"), k("padding"), k("use_bias"), k("quantizer"), k("quantizer_dw")];
+        const CONV: &[Param] = &[
+            p("filters"),
+            p("kernel_size"),
+            k("strides"),
+            k("padding"),
+            k("use_bias"),
+            k("quantizer"),
+        ];
+        const SEP: &[Param] = &[
+            p("filters"),
+            p("kernel_size"),
+            k("strides"),
+            k("padding"),
+            k("use_bias"),
+            k("quantizer"),
+            k("quantizer_dw"),
+        ];
         const DENSE: &[Param] = &[p("units"), k("use_bias"), k("quantizer")];
         const POOL: &[Param] = &[p("pool_size"), k("strides"), k("padding")];
         const BN: &[Param] = &[k("epsilon"), k("momentum"), k("gamma_min")];
@@ -767,12 +813,18 @@ impl Cx {
         let op = match callee {
             "conv2d" | "separable_conv2d" => {
                 let example = format!("{callee}(8, 3)");
-                let filters = b.required("filters", &example, &mut self.errs).and_then(|e| args::integer(e, "filters", 1, max_dim, &mut self.errs));
-                let kernel = b.required("kernel_size", &example, &mut self.errs).and_then(|e| args::pair(e, "kernel_size", 1, max_dim, &mut self.errs));
+                let filters = b
+                    .required("filters", &example, &mut self.errs)
+                    .and_then(|e| args::integer(e, "filters", 1, max_dim, &mut self.errs));
+                let kernel = b
+                    .required("kernel_size", &example, &mut self.errs)
+                    .and_then(|e| args::pair(e, "kernel_size", 1, max_dim, &mut self.errs));
                 let strides = self.opt_pair(&b, "strides", [1, 1]);
                 let padding = self.padding(&b);
                 let use_bias = self.opt_bool(&b, "use_bias", true);
-                let quantizer = b.value("quantizer").map(|e| self.quantizer_arg(e, "quantizer"));
+                let quantizer = b
+                    .value("quantizer")
+                    .map(|e| self.quantizer_arg(e, "quantizer"));
                 if callee == "conv2d" {
                     Op::Conv2D(Conv {
                         filters: filters? as usize,
@@ -783,10 +835,13 @@ impl Cx {
                         quantizer: quantizer.map(|q| q.ok_or(())).transpose().ok()?,
                     })
                 } else {
-                    let quantizer_dw = b.value("quantizer_dw").map(|e| self.quantizer_arg(e, "quantizer_dw"));
+                    let quantizer_dw = b
+                        .value("quantizer_dw")
+                        .map(|e| self.quantizer_arg(e, "quantizer_dw"));
                     if quantizer.is_none() {
                         if let Some(a) = b.get("quantizer_dw") {
-                            self.errs.push(LowerError::QuantizerDwAlone { span: a.span });
+                            self.errs
+                                .push(LowerError::QuantizerDwAlone { span: a.span });
                         }
                     }
                     let quantizer = quantizer.map(|q| q.ok_or(())).transpose().ok()?;
@@ -805,9 +860,13 @@ impl Cx {
                 }
             }
             "dense" => {
-                let units = b.required("units", "dense(10)", &mut self.errs).and_then(|e| args::integer(e, "units", 1, max_dim, &mut self.errs));
+                let units = b
+                    .required("units", "dense(10)", &mut self.errs)
+                    .and_then(|e| args::integer(e, "units", 1, max_dim, &mut self.errs));
                 let use_bias = self.opt_bool(&b, "use_bias", true);
-                let quantizer = b.value("quantizer").map(|e| self.quantizer_arg(e, "quantizer"));
+                let quantizer = b
+                    .value("quantizer")
+                    .map(|e| self.quantizer_arg(e, "quantizer"));
                 Op::Dense(Dense {
                     units: units? as usize,
                     use_bias: use_bias?,
@@ -840,15 +899,34 @@ impl Cx {
             "batch_norm" => {
                 let epsilon = match b.value("epsilon") {
                     None => Some(1e-3),
-                    Some(e) => args::number_where(e, "epsilon", "greater than 0", |v| v > 0.0, &mut self.errs),
+                    Some(e) => args::number_where(
+                        e,
+                        "epsilon",
+                        "greater than 0",
+                        |v| v > 0.0,
+                        &mut self.errs,
+                    ),
                 };
                 let momentum = match b.value("momentum") {
                     None => Some(0.99),
-                    Some(e) => args::number_where(e, "momentum", "between 0 and 1", |v| (0.0..=1.0).contains(&v), &mut self.errs),
+                    Some(e) => args::number_where(
+                        e,
+                        "momentum",
+                        "between 0 and 1",
+                        |v| (0.0..=1.0).contains(&v),
+                        &mut self.errs,
+                    ),
                 };
                 let gamma_min = match b.value("gamma_min") {
                     None => Some(None),
-                    Some(e) => args::number_where(e, "gamma_min", "greater than 0", |v| v > 0.0, &mut self.errs).map(Some),
+                    Some(e) => args::number_where(
+                        e,
+                        "gamma_min",
+                        "greater than 0",
+                        |v| v > 0.0,
+                        &mut self.errs,
+                    )
+                    .map(Some),
                 };
                 Op::BatchNorm(BatchNorm {
                     epsilon: epsilon?,
@@ -858,7 +936,9 @@ impl Cx {
             }
             "relu" => {
                 let max_value = self.opt_max_value(&b);
-                Op::Relu { max_value: max_value? }
+                Op::Relu {
+                    max_value: max_value?,
+                }
             }
             "quantized_relu" => {
                 // CNN2SNN: QuantizedReLU(bitwidth=1, max_value=None → 2^bits − 1).
@@ -881,9 +961,17 @@ impl Cx {
             }
             "flatten" => Op::Flatten,
             "dropout" => {
-                let rate = b.required("rate", "dropout(0.5)", &mut self.errs).and_then(|e| {
-                    args::number_where(e, "rate", "at least 0 and below 1", |v| (0.0..1.0).contains(&v), &mut self.errs)
-                });
+                let rate = b
+                    .required("rate", "dropout(0.5)", &mut self.errs)
+                    .and_then(|e| {
+                        args::number_where(
+                            e,
+                            "rate",
+                            "at least 0 and below 1",
+                            |v| (0.0..1.0).contains(&v),
+                            &mut self.errs,
+                        )
+                    });
                 Op::Dropout { rate: rate? }
             }
             "softmax" => Op::Softmax,
@@ -922,7 +1010,14 @@ impl Cx {
     fn opt_max_value(&mut self, b: &args::Bound) -> Option<Option<f64>> {
         match b.value("max_value") {
             None => Some(None),
-            Some(e) => args::number_where(e, "max_value", "greater than 0", |v| v > 0.0, &mut self.errs).map(Some),
+            Some(e) => args::number_where(
+                e,
+                "max_value",
+                "greater than 0",
+                |v| v > 0.0,
+                &mut self.errs,
+            )
+            .map(Some),
         }
     }
 
@@ -943,9 +1038,17 @@ impl Cx {
             });
             false
         };
-        let windowed = |cx: &mut Cx, kind: &str, k: [usize; 2], s: [usize; 2], pad: Padding| -> Option<[usize; 2]> {
+        let windowed = |cx: &mut Cx,
+                        kind: &str,
+                        k: [usize; 2],
+                        s: [usize; 2],
+                        pad: Padding|
+         -> Option<[usize; 2]> {
             let [h, w] = input.hw();
-            match (window_out(h, k[0], s[0], pad), window_out(w, k[1], s[1], pad)) {
+            match (
+                window_out(h, k[0], s[0], pad),
+                window_out(w, k[1], s[1], pad),
+            ) {
                 (Some(a), Some(b)) => Some([a, b]),
                 _ => {
                     cx.errs.push(LowerError::WindowTooLarge {
@@ -954,15 +1057,30 @@ impl Cx {
                         window: format!("{}×{}", k[0], k[1]),
                         input: format!("{h}×{w}"),
                         span,
-                        help: Some("use `padding: same`, a smaller window, or fewer poolings before it".to_string()),
+                        help: Some(
+                            "use `padding: same`, a smaller window, or fewer poolings before it"
+                                .to_string(),
+                        ),
                     });
                     None
                 }
             }
         };
         let out = match op {
-            Op::Conv2D(Conv { filters, kernel, strides, padding, .. })
-            | Op::SeparableConv2D(SeparableConv { filters, kernel, strides, padding, .. }) => {
+            Op::Conv2D(Conv {
+                filters,
+                kernel,
+                strides,
+                padding,
+                ..
+            })
+            | Op::SeparableConv2D(SeparableConv {
+                filters,
+                kernel,
+                strides,
+                padding,
+                ..
+            }) => {
                 if !needs_image(self, "convolutions work on `[H, W, C]` inputs; remove the `flatten()` before it or use `dense`") {
                     return None;
                 }
@@ -970,14 +1088,20 @@ impl Cx {
                 Shape(vec![h, w, *filters])
             }
             Op::MaxPool(p) | Op::AvgPool(p) => {
-                if !needs_image(self, "pooling works on `[H, W, C]` inputs; move it before `flatten()`") {
+                if !needs_image(
+                    self,
+                    "pooling works on `[H, W, C]` inputs; move it before `flatten()`",
+                ) {
                     return None;
                 }
                 let [h, w] = windowed(self, "pool", p.size, p.strides, p.padding)?;
                 Shape(vec![h, w, input.channels()])
             }
             Op::GlobalAvgPool => {
-                if !needs_image(self, "global pooling works on `[H, W, C]` inputs; move it before `flatten()`") {
+                if !needs_image(
+                    self,
+                    "global pooling works on `[H, W, C]` inputs; move it before `flatten()`",
+                ) {
                     return None;
                 }
                 Shape(vec![input.channels()])
@@ -988,7 +1112,11 @@ impl Cx {
                 Shape(dims)
             }
             Op::Flatten => Shape(vec![input.elements() as usize]),
-            Op::BatchNorm(_) | Op::Relu { .. } | Op::QuantizedActivation(_) | Op::Dropout { .. } | Op::Softmax => input.clone(),
+            Op::BatchNorm(_)
+            | Op::Relu { .. }
+            | Op::QuantizedActivation(_)
+            | Op::Dropout { .. }
+            | Op::Softmax => input.clone(),
         };
         if out.elements() > self.limits.max_tensor_elements {
             self.errs.push(LowerError::TooLarge {
@@ -1003,6 +1131,10 @@ impl Cx {
         Some(out)
     }
 }
+
+/// A layer statement between argument checking and shape inference: its name, statement span,
+/// explicit name span, op (`None` when its arguments had errors) and callee span.
+type Pending = (String, Span, Option<Span>, Option<Op>, Span);
 
 /// How much of a kernel a scale formula term depends on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

@@ -120,11 +120,15 @@ pub enum Op {
     GlobalAvgPool,
     BatchNorm(BatchNorm),
     /// A float ReLU, optionally capped (`ReLU(max_value)`).
-    Relu { max_value: Option<f64> },
+    Relu {
+        max_value: Option<f64>,
+    },
     /// `QuantizedReLU` or `ActivationDiscreteRelu`.
     QuantizedActivation(ActivationSpec),
     Flatten,
-    Dropout { rate: f64 },
+    Dropout {
+        rate: f64,
+    },
     Softmax,
 }
 
@@ -313,12 +317,7 @@ impl Layer {
                 }
             }
             Op::Dense(d) => {
-                v.push(var(
-                    "kernel",
-                    vec![cin, d.units],
-                    true,
-                    Init::GlorotUniform,
-                ));
+                v.push(var("kernel", vec![cin, d.units], true, Init::GlorotUniform));
                 if d.use_bias {
                     v.push(var("bias", vec![d.units], true, Init::Zeros));
                 }

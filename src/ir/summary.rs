@@ -41,10 +41,9 @@ fn quantization_of(op: &Op) -> String {
         Op::Conv2D(c) => c.quantizer.as_ref().map(|q| describe_quantizer(&q.spec)),
         Op::Dense(d) => d.quantizer.as_ref().map(|q| describe_quantizer(&q.spec)),
         Op::SeparableConv2D(s) => s.quantizer.as_ref().map(|q| {
-            let dw = s
-                .quantizer_dw
-                .as_ref()
-                .map_or_else(String::new, |d| format!("dw {}, ", describe_quantizer(&d.spec)));
+            let dw = s.quantizer_dw.as_ref().map_or_else(String::new, |d| {
+                format!("dw {}, ", describe_quantizer(&d.spec))
+            });
             format!("{dw}pw {}", describe_quantizer(&q.spec))
         }),
         Op::QuantizedActivation(ActivationSpec::QuantizedRelu { bits, max_value }) => {

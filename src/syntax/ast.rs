@@ -131,7 +131,10 @@ pub struct Expr {
 #[derive(Clone, Debug, Serialize)]
 pub enum ExprKind {
     /// A number literal; `text` is kept as written so the formatter does not change it.
-    Number { value: f64, text: String },
+    Number {
+        value: f64,
+        text: String,
+    },
     Bool(bool),
     /// A bare identifier: an enumeration value (`same`), a quantizer, or a formula variable.
     Ident(String),

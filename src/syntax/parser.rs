@@ -16,7 +16,9 @@ pub(crate) struct QParser;
 /// Parses a whole file. Comments must already have been checked (see `super::comments`).
 pub(crate) fn parse_file(text: &str, comments: Vec<Comment>) -> Result<File, SyntaxError> {
     let mut pairs = QParser::parse(Rule::file, text).map_err(|e| convert_error(text, e))?;
-    let file = pairs.next().expect("the `file` rule always yields one pair");
+    let file = pairs
+        .next()
+        .expect("the `file` rule always yields one pair");
     let mut items = Vec::new();
     for pair in file.into_inner() {
         match pair.as_rule() {

@@ -114,8 +114,12 @@ impl<'a> Printer<'a> {
                 let prev = &file.items[i - 1];
                 let both_quantizers =
                     matches!(prev, Item::Quantizer(_)) && matches!(item, Item::Quantizer(_));
-                let first = self.first_leading(item.span().start).unwrap_or(item.span().start);
-                let prev_end = self.last_trailing_end(prev.span()).unwrap_or(prev.span().end);
+                let first = self
+                    .first_leading(item.span().start)
+                    .unwrap_or(item.span().start);
+                let prev_end = self
+                    .last_trailing_end(prev.span())
+                    .unwrap_or(prev.span().end);
                 if !both_quantizers || blank_line_between(self.text, prev_end, first) {
                     self.out.push('\n');
                 }
@@ -198,9 +202,9 @@ impl<'a> Printer<'a> {
     fn last_trailing_end(&self, span: Span) -> Option<u32> {
         self.comments
             .iter()
-            .filter(|(p, _)| *p == Place::After(span.end))
+            .rev()
+            .find(|(p, _)| *p == Place::After(span.end))
             .map(|(_, c)| c.span.end)
-            .last()
     }
 
     fn leading(&mut self, span: Span, depth: usize, blank_before_first: bool) {
@@ -272,8 +276,7 @@ fn place(text: &str, anchors: &[Anchor], c: &Comment) -> Place {
     {
         let between = &text[a.span.end as usize..c.span.start as usize];
         let rest_of_line = text[c.span.end as usize..].split('\n').next().unwrap_or("");
-        if !between.contains('\n') && between.trim().is_empty() && rest_of_line.trim().is_empty()
-        {
+        if !between.contains('\n') && between.trim().is_empty() && rest_of_line.trim().is_empty() {
             return Place::After(a.span.end);
         }
     }
