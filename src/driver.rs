@@ -72,9 +72,13 @@ pub fn read_source(path: &Path) -> Result<SourceFile, CliError> {
         path: path.display().to_string(),
         reason: io_reason(&e),
     })?;
-    let text = String::from_utf8(bytes).map_err(|_| CliError::NotUtf8 {
+    let mut text = String::from_utf8(bytes).map_err(|_| CliError::NotUtf8 {
         path: path.display().to_string(),
     })?;
+    // A UTF-8 byte order mark (some Windows editors write one) is not part of the text.
+    if text.starts_with('\u{feff}') {
+        text.drain(..'\u{feff}'.len_utf8());
+    }
     Ok(SourceFile::new(path.display().to_string(), text))
 }
 

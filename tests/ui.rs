@@ -1,6 +1,8 @@
 //! Golden diagnostics. Each `tests/ui/**/NAME.q` is checked with `qnnc check` (or the command
 //! in a `//@ cmd: …` first line, where `{dir}` is the file's directory) and its stderr must
-//! equal `NAME.stderr`. The exit code must be 1 when an error is reported and 0 otherwise.
+//! equal `NAME.stderr`; when a `NAME.stdout` exists, stdout must equal it too (JSON
+//! diagnostics go to stdout). The exit code must be 1 when an error is reported and 0
+//! otherwise.
 //! `BLESS=1 cargo test` rewrites the goldens.
 
 use crate::common::{check_golden, files_with_ext, qnnc, root};

@@ -52,41 +52,24 @@ pub(crate) fn bind<'a>(
     let max_positional = params.iter().take_while(|p| p.positional).count();
     let mut next_positional = 0;
     let mut first_keyword: Option<Span> = None;
-    let mut surplus_reported = false;
+    let mut surplus: Option<(Span, Span)> = None;
+    let mut misplaced: Option<(Span, Span)> = None;
     for arg in &call.args {
         let index = match &arg.key {
             None => {
                 if let Some(kw) = first_keyword {
-                    errs.push(LowerError::PositionalAfterKeyword {
-                        span: arg.span,
-                        keyword: kw,
-                    });
-                    continue;
+                    // Reported once, over every misplaced argument; still bound in order so
+                    // that nothing else (a "missing" argument) is reported for them.
+                    match &mut misplaced {
+                        Some((_, last)) => *last = arg.span,
+                        None => misplaced = Some((arg.span, arg.span)),
+                    }
+                    let _ = kw;
                 }
                 if next_positional >= max_positional {
-                    // Report the surplus once, on the first extra argument.
-                    if !surplus_reported {
-                        surplus_reported = true;
-                        let keyword_only: Vec<&str> =
-                            params.iter().skip(max_positional).map(|p| p.name).collect();
-                        errs.push(LowerError::TooManyPositional {
-                            callee: callee.clone(),
-                            max: max_positional,
-                            plural: if max_positional == 1 { "" } else { "s" },
-                            span: arg.span,
-                            help: Some(if keyword_only.is_empty() {
-                                format!("`{callee}` takes no further arguments")
-                            } else {
-                                format!(
-                                    "give the others by name: {}",
-                                    keyword_only
-                                        .iter()
-                                        .map(|n| format!("`{n}: …`"))
-                                        .collect::<Vec<_>>()
-                                        .join(", ")
-                                )
-                            }),
-                        });
+                    match &mut surplus {
+                        Some((_, last)) => *last = arg.span,
+                        None => surplus = Some((arg.span, arg.span)),
                     }
                     continue;
                 }
@@ -132,6 +115,49 @@ pub(crate) fn bind<'a>(
             None => slots[index] = Some(arg),
         }
     }
+    if let (Some((first, last)), Some(keyword)) = (misplaced, first_keyword) {
+        errs.push(LowerError::PositionalAfterKeyword {
+            span: first.until(last),
+            keyword,
+        });
+    }
+    if let Some((first, last)) = surplus {
+        let keyword_only: Vec<&str> = params.iter().skip(max_positional).map(|p| p.name).collect();
+        let n = call.args.iter().filter(|a| a.key.is_none()).count() - max_positional;
+        errs.push(LowerError::TooManyPositional {
+            message: if max_positional == 0 {
+                if params.is_empty() {
+                    format!("`{callee}` takes no arguments")
+                } else {
+                    format!("`{callee}` takes no positional arguments")
+                }
+            } else {
+                format!(
+                    "`{callee}` takes at most {max_positional} positional argument{}",
+                    if max_positional == 1 { "" } else { "s" }
+                )
+            },
+            span: first.until(last),
+            label: if n == 1 {
+                "one too many".to_string()
+            } else {
+                format!("{n} too many")
+            },
+            help: Some(if keyword_only.is_empty() {
+                format!("remove {}", if n == 1 { "it" } else { "them" })
+            } else {
+                format!(
+                    "give {} by name: {}",
+                    if max_positional == 0 { "them" } else { "the others" },
+                    keyword_only
+                        .iter()
+                        .map(|n| format!("`{n}: …`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }),
+        });
+    }
     Bound {
         call,
         params,
@@ -150,25 +176,30 @@ impl<'a> Bound<'a> {
         self.slots[i]
     }
 
-    /// The value of `name`, or a "missing argument" error with an example of the call.
-    pub fn required(
-        &self,
-        name: &str,
-        example: &str,
-        errs: &mut Vec<LowerError>,
-    ) -> Option<&'a Expr> {
-        match self.get(name) {
-            Some(a) => Some(&a.value),
-            None => {
-                errs.push(LowerError::MissingArgument {
-                    callee: self.call.callee.name.clone(),
-                    arg: name.to_string(),
-                    span: self.call.span,
-                    help: Some(format!("for example `{example}`")),
-                });
-                None
-            }
+    /// Reports, in one error on the callee, every parameter of `names` that was not given.
+    /// Returns whether all were given.
+    pub fn check_required(&self, names: &[&str], example: &str, errs: &mut Vec<LowerError>) -> bool {
+        let missing: Vec<&str> = names.iter().copied().filter(|n| self.get(n).is_none()).collect();
+        if missing.is_empty() {
+            return true;
         }
+        let listed: Vec<String> = missing.iter().map(|n| format!("`{n}`")).collect();
+        let (what, label) = match listed.as_slice() {
+            [one] => (format!("the argument {one}"), format!("{one} is missing")),
+            [init @ .., last] => (
+                format!("the arguments {} and {last}", init.join(", ")),
+                format!("{} and {last} are missing", init.join(", ")),
+            ),
+            [] => unreachable!("checked non-empty"),
+        };
+        errs.push(LowerError::MissingArgument {
+            callee: self.call.callee.name.clone(),
+            what,
+            span: self.call.callee.span,
+            label,
+            help: Some(format!("for example `{example}`")),
+        });
+        false
     }
 
     pub fn value(&self, name: &str) -> Option<&'a Expr> {
@@ -176,30 +207,57 @@ impl<'a> Bound<'a> {
     }
 }
 
-/// The closest of `candidates` to `word`, if it is close enough to be a likely typo.
-pub(crate) fn did_you_mean<'c>(word: &str, candidates: &[&'c str]) -> Option<&'c str> {
+/// The closest of `candidates` to `word`, if it is close enough to be a likely typo: an edit
+/// distance (a swap of two neighbours counts as one edit) of at most a third of the word, or
+/// one being a prefix of the other (`conv` → `conv2d`, `maximum` → `max`).
+pub fn did_you_mean<'c>(word: &str, candidates: &[&'c str]) -> Option<&'c str> {
     let limit = (word.chars().count() / 3).max(1);
-    candidates
+    let close = candidates
         .iter()
-        .map(|c| (levenshtein(word, c), *c))
+        .map(|c| (edit_distance(word, c), *c))
         .filter(|(d, _)| *d <= limit)
         .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
+        .map(|(_, c)| c);
+    close.or_else(|| {
+        candidates
+            .iter()
+            .filter(|c| {
+                let (short, long) = if c.len() < word.len() {
+                    (**c, word)
+                } else {
+                    (word, **c)
+                };
+                short.len() >= 3 && long.starts_with(short)
+            })
+            .min_by_key(|c| c.len().abs_diff(word.len()))
+            .copied()
+    })
 }
 
-fn levenshtein(a: &str, b: &str) -> usize {
+/// Optimal-string-alignment distance: insertions, deletions, substitutions and swaps of
+/// neighbours each cost one.
+fn edit_distance(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.iter().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
+    let (n, m) = (a.len(), b.len());
+    let mut d = vec![vec![0usize; m + 1]; n + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
     }
-    prev[b.len()]
+    for j in 0..=m {
+        d[0][j] = j;
+    }
+    for i in 1..=n {
+        for j in 1..=m {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = v;
+        }
+    }
+    d[n][m]
 }
 
 /// An expression as written, in backticks, for messages.
@@ -386,5 +444,19 @@ pub(crate) fn choice<'o>(
             });
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::did_you_mean;
+
+    #[test]
+    fn suggestions() {
+        assert_eq!(did_you_mean("vaild", &["valid", "same"]), Some("valid"));
+        assert_eq!(did_you_mean("conv", &["conv2d", "dense"]), Some("conv2d"));
+        assert_eq!(did_you_mean("maximum", &["max", "max_per_axis"]), Some("max"));
+        assert_eq!(did_you_mean("paddin", &["padding", "strides"]), Some("padding"));
+        assert_eq!(did_you_mean("xyz", &["padding", "strides"]), None);
     }
 }

@@ -50,36 +50,36 @@ pub enum LowerError {
         first: Span,
     },
 
-    #[error("`{callee}` needs the argument `{arg}`")]
+    #[error("`{callee}` needs {what}")]
     #[diagnostic(code(lower::missing_argument))]
     MissingArgument {
         callee: String,
-        arg: String,
-        #[label("`{arg}` is missing")]
+        what: String,
+        #[label("{label}")]
         span: Span,
+        label: String,
         #[help]
         help: Option<String>,
     },
 
-    #[error("`{callee}` takes at most {max} positional argument{plural}")]
+    #[error("{message}")]
     #[diagnostic(code(lower::too_many_arguments))]
     TooManyPositional {
-        callee: String,
-        max: usize,
-        plural: &'static str,
-        #[label("one too many")]
+        message: String,
+        #[label("{label}")]
         span: Span,
+        label: String,
         #[help]
         help: Option<String>,
     },
 
-    #[error("a positional argument follows a keyword argument")]
+    #[error("positional arguments follow a keyword argument")]
     #[diagnostic(
         code(lower::positional_after_keyword),
         help("give positional arguments first, then `key: value` arguments")
     )]
     PositionalAfterKeyword {
-        #[label("positional argument")]
+        #[label("positional")]
         span: Span,
         #[label("after this keyword argument")]
         keyword: Span,
@@ -253,20 +253,19 @@ pub enum LowerError {
     },
 
     #[error("the quantization bit-width must be higher than 1, found {bits}")]
-    #[diagnostic(
-        code(lower::weight_bits),
-        help("weight quantizers take 2 to 8 bits (the AKD1000 takes 2, 4 or 8); CNN2SNN rejects 1-bit weights")
-    )]
+    #[diagnostic(code(lower::weight_bits))]
     WeightBits {
         bits: i64,
         #[label("{bits}-bit weights")]
         span: Span,
+        #[help]
+        help: Option<String>,
     },
 
     #[error("the activation bit-width must be greater than zero, found {bits}")]
     #[diagnostic(
         code(lower::activation_bits),
-        help("quantized activations take 1 to 8 bits (the AKD1000 takes 1, 2 or 4); use `relu()` for a float activation")
+        help("quantized activations take at least 1 bit (the AKD1000 takes 1, 2 or 4); use `relu()` for a float activation")
     )]
     ActivationBits {
         bits: i64,
@@ -275,14 +274,13 @@ pub enum LowerError {
     },
 
     #[error("the input shape must be `[height, width, channels]` or `[length]`, found {found}")]
-    #[diagnostic(
-        code(lower::input_shape),
-        help("images are `[H, W, C]`, e.g. `input([28, 28, 1])`")
-    )]
+    #[diagnostic(code(lower::input_shape))]
     InputShape {
         found: String,
         #[label("{found}")]
         span: Span,
+        #[help]
+        help: Option<String>,
     },
 
     #[error("the input scale must be strictly positive, found `{value}`")]
@@ -383,19 +381,15 @@ pub enum LowerError {
         help: Option<String>,
     },
 
-    #[error("{what} of `{layer}` has {size} elements, more than the limit of {limit}")]
-    #[diagnostic(
-        code(shape::too_large),
-        help(
-            "check the sizes of this layer; qnnc refuses tensors this large before allocating them"
-        )
-    )]
+    #[error("{what}, more than the limit of {limit}")]
+    #[diagnostic(code(shape::too_large))]
     TooLarge {
-        layer: String,
+        /// What is too large and how large, e.g. "the output of `conv2d` has 1,234 elements".
         what: String,
-        size: u64,
-        limit: u64,
+        limit: String,
         #[label("too large")]
         span: Span,
+        #[help]
+        help: Option<String>,
     },
 }

@@ -8,6 +8,7 @@ use super::args::{self, bind, did_you_mean, k, p, Param};
 use super::error::LowerError;
 use super::shape::{window_out, Limits};
 use super::*;
+use super::summary::thousands;
 use crate::quant::{
     ActivationSpec, BinOp as QBinOp, QuantizerKind, QuantizerSpec, ScaleExpr, ScaleFn,
 };
@@ -53,7 +54,7 @@ pub fn lower(file: &ast::File) -> Lowering {
         }
     }
     if !any_model {
-        let end = file.items.last().map_or(0, |i| i.span().end as usize);
+        let end = file.len as usize;
         cx.errs.push(LowerError::NoModel {
             span: Span::new(end, end),
         });
@@ -115,6 +116,33 @@ const LAYERS: &[&str] = &[
 ];
 
 const QUANTIZER_KINDS: &[&str] = &["max", "max_per_axis", "std", "std_per_axis", "linear"];
+
+/// The `.q` layer for a Keras class name or automatic-name prefix (`MaxPooling2D`,
+/// `max_pooling2d`, `QuantizedDense`, …), compared without case and underscores.
+fn keras_alias(name: &str) -> Option<&'static str> {
+    let norm: String = name
+        .chars()
+        .filter(|c| *c != '_')
+        .flat_map(char::to_lowercase)
+        .collect();
+    let norm = norm.strip_prefix("quantized").filter(|r| *r != "relu").unwrap_or(&norm);
+    Some(match norm {
+        "conv2d" | "convolution2d" => "conv2d",
+        "separableconv2d" | "separableconvolution2d" => "separable_conv2d",
+        "dense" | "fullyconnected" | "linear" => "dense",
+        "maxpooling2d" | "maxpool2d" | "maxpool" | "maxpooling" => "max_pool",
+        "averagepooling2d" | "avgpool2d" | "avgpool" | "averagepooling" => "avg_pool",
+        "globalaveragepooling2d" | "globalavgpool2d" | "globalavgpool" => "global_avg_pool",
+        "batchnormalization" | "batchnorm" | "bn" => "batch_norm",
+        "relu" => "relu",
+        "quantizedrelu" => "quantized_relu",
+        "activationdiscreterelu" | "discreterelu" => "discrete_relu",
+        "flatten" => "flatten",
+        "dropout" => "dropout",
+        "softmax" => "softmax",
+        _ => return None,
+    })
+}
 
 /// Keras' automatic name prefix of each layer call.
 fn auto_prefix(callee: &str) -> &'static str {
@@ -224,14 +252,15 @@ impl Cx {
                     None => Some(false),
                     Some(e) => args::boolean(e, "per_axis", &mut self.errs),
                 };
-                let scale = b.required(
-                    "scale",
+                b.check_required(
+                    &["scale"],
                     "linear(bits: 4, scale: kmax / max(abs(w)))",
                     &mut self.errs,
                 );
+                let scale = b.value("scale");
                 match (scale, per_axis) {
                     (Some(e), Some(per_axis)) => self
-                        .scale_formula(e, per_axis)
+                        .scale_formula(e, per_axis, bits)
                         .map(|scale| QuantizerKind::Linear { scale, per_axis }),
                     _ => None,
                 }
@@ -247,12 +276,33 @@ impl Cx {
         })
     }
 
+    /// An integer bit-width of at most [`MAX_BITS`] (the lower bound is the caller's rule).
+    fn bits_value(&mut self, e: &Expr, arg: &str) -> Option<i64> {
+        let v = args::number(e, arg, &mut self.errs)?;
+        if v.fract() != 0.0 {
+            self.errs.push(args::type_mismatch(arg, "an integer", e));
+            return None;
+        }
+        if v > MAX_BITS as f64 {
+            self.errs.push(LowerError::OutOfRange {
+                arg: arg.to_string(),
+                value: crate::syntax::print::expr_to_string(e),
+                requirement: format!("at most {MAX_BITS}"),
+                span: e.span,
+                help: None,
+            });
+            return None;
+        }
+        Some(v as i64)
+    }
+
     fn weight_bits(&mut self, e: &Expr, arg: &str) -> Option<u32> {
-        let v = args::integer(e, arg, i64::MIN / 2, MAX_BITS, &mut self.errs)?;
+        let v = self.bits_value(e, arg)?;
         if v <= 1 {
             self.errs.push(LowerError::WeightBits {
                 bits: v,
                 span: e.span,
+                help: Some("weight quantizers take at least 2 bits (the AKD1000 takes 2, 4 or 8); CNN2SNN rejects 1-bit weights".to_string()),
             });
             return None;
         }
@@ -260,7 +310,7 @@ impl Cx {
     }
 
     fn activation_bits(&mut self, e: &Expr, arg: &str) -> Option<u32> {
-        let v = args::integer(e, arg, i64::MIN / 2, MAX_BITS, &mut self.errs)?;
+        let v = self.bits_value(e, arg)?;
         if v <= 0 {
             self.errs.push(LowerError::ActivationBits {
                 bits: v,
@@ -272,13 +322,74 @@ impl Cx {
     }
 
     /// The `scale:` formula of a linear quantizer.
-    fn scale_formula(&mut self, e: &Expr, per_axis: bool) -> Option<ScaleExpr> {
+    fn scale_formula(&mut self, e: &Expr, per_axis: bool, bits: Option<u32>) -> Option<ScaleExpr> {
         let (expr, rank) = self.scale_expr(e, per_axis)?;
         if rank == Rank::Tensor {
             self.errs.push(LowerError::ScaleNotReduced { span: e.span });
             return None;
         }
+        let bits = bits?;
+        let errors_before = self.errs.len();
+        let constant = self.constant_part(e, bits);
+        if self.errs.len() != errors_before {
+            return None;
+        }
+        if let Some(v) = constant {
+            if !(v.is_finite() && v > 0.0) {
+                self.errs.push(LowerError::OutOfRange {
+                    arg: "scale".to_string(),
+                    value: crate::syntax::print::expr_to_string(e),
+                    requirement: "a positive number".to_string(),
+                    span: e.span,
+                    help: Some("a constant scale factor must be positive and finite".to_string()),
+                });
+                return None;
+            }
+        }
         Some(expr)
+    }
+
+    /// The value of the parts of a formula that do not depend on `w` (in f64: this only
+    /// checks for division by zero and a non-positive constant scale; the quantizer evaluates
+    /// the formula in f32). `None` when the expression depends on `w`.
+    fn constant_part(&mut self, e: &Expr, bits: u32) -> Option<f64> {
+        match &e.kind {
+            ExprKind::Number { value, .. } => Some(*value),
+            ExprKind::Ident(n) => match n.as_str() {
+                "kmax" => Some(((1u64 << (bits - 1)) - 1) as f64),
+                "bits" => Some(bits as f64),
+                _ => None,
+            },
+            ExprKind::Neg(x) => self.constant_part(x, bits).map(|v| -v),
+            ExprKind::Binary(op, l, r) => {
+                let (a, b) = (self.constant_part(l, bits), self.constant_part(r, bits));
+                if *op == ast::BinOp::Div && b == Some(0.0) {
+                    self.errs.push(LowerError::DivisionByZero { span: r.span });
+                    return None;
+                }
+                let (a, b) = (a?, b?);
+                Some(match op {
+                    ast::BinOp::Add => a + b,
+                    ast::BinOp::Sub => a - b,
+                    ast::BinOp::Mul => a * b,
+                    ast::BinOp::Div => a / b,
+                })
+            }
+            ExprKind::Call(c) => {
+                let vals: Vec<Option<f64>> =
+                    c.args.iter().map(|a| self.constant_part(&a.value, bits)).collect();
+                let vals: Vec<f64> = vals.into_iter().collect::<Option<_>>()?;
+                match (c.callee.name.as_str(), vals.as_slice()) {
+                    ("max" | "min" | "mean", [v]) => Some(*v),
+                    ("std", [_]) => Some(0.0),
+                    ("abs", [v]) => Some(v.abs()),
+                    ("sqrt", [v]) => Some(v.sqrt()),
+                    ("clip", [x, lo, hi]) => Some(x.max(*lo).min(*hi)),
+                    _ => None,
+                }
+            }
+            ExprKind::Bool(_) | ExprKind::List(_) => None,
+        }
     }
 
     fn scale_expr(&mut self, e: &Expr, per_axis: bool) -> Option<(ScaleExpr, Rank)> {
@@ -455,6 +566,7 @@ impl Cx {
         let mut pending: Vec<Pending> = Vec::new();
         let mut counters: BTreeMap<&'static str, usize> = BTreeMap::new();
         let mut first_layer: Option<Span> = None;
+        let mut saw_unknown_layer = false;
         for s in &m.statements {
             let callee = s.call.callee.name.as_str();
             match callee {
@@ -525,6 +637,8 @@ impl Cx {
                         Some(format!(
                             "`{callee}` is a quantizer: define it with `quantizer q = {callee}(bits: 4)` and pass it as `quantizer: q`"
                         ))
+                    } else if let Some(layer) = keras_alias(callee) {
+                        Some(format!("`{callee}` is written `{layer}(…)` in `.q` files"))
                     } else {
                         let mut all: Vec<&str> = LAYERS.to_vec();
                         all.extend(["input", "quantize"]);
@@ -540,6 +654,7 @@ impl Cx {
                             ),
                         })
                     };
+                    saw_unknown_layer = true;
                     self.errs.push(LowerError::UnknownLayer {
                         name: callee.to_string(),
                         span: s.call.callee.span,
@@ -553,17 +668,18 @@ impl Cx {
         for (name, stmt_span, name_span, _, callee_span) in &pending {
             match seen.get(name.as_str()) {
                 Some((first_callee, first_name)) => {
-                    let label = |n: &Option<Span>| match n {
-                        Some(_) => "named here".to_string(),
-                        None => format!("automatic name `{name}`"),
+                    let label = |n: &Option<Span>, first: bool| match (n, first) {
+                        (Some(_), true) => "first named here".to_string(),
+                        (Some(_), false) => "named again here".to_string(),
+                        (None, _) => format!("automatic name `{name}`"),
                     };
                     self.errs.push(LowerError::DuplicateLayer {
                         name: name.clone(),
                         model: m.name.name.clone(),
                         span: name_span.unwrap_or(*callee_span),
-                        second_label: label(name_span),
+                        second_label: label(name_span, false),
                         first: first_name.unwrap_or(*first_callee),
-                        first_label: label(first_name),
+                        first_label: label(first_name, true),
                         help: Some(if name_span.is_none() || first_name.is_none() {
                             "Keras names unnamed layers `conv2d`, `conv2d_1`, …; give this layer a different name".to_string()
                         } else {
@@ -584,7 +700,7 @@ impl Cx {
             });
             return None;
         };
-        if pending.is_empty() {
+        if pending.is_empty() && !saw_unknown_layer {
             self.errs.push(LowerError::EmptyModel {
                 model: m.name.name.clone(),
                 span: m.name.span,
@@ -597,12 +713,16 @@ impl Cx {
         let mut layers = Vec::new();
         let mut shape = input.shape.clone();
         let mut total_params: u64 = 0;
+        let mut flattened_by: Option<String> = None;
         for (name, span, _, op, callee_span) in pending {
             let Some(op) = op else {
                 // Without this layer's arguments the shapes after it are unknown.
                 return None;
             };
-            let out = self.infer(&name, &op, &shape, callee_span)?;
+            let out = self.infer(&name, &op, &shape, callee_span, flattened_by.as_deref())?;
+            if shape.is_image() && !out.is_image() {
+                flattened_by = Some(name.clone());
+            }
             let layer = Layer {
                 name,
                 op,
@@ -615,11 +735,15 @@ impl Cx {
                 let n: u64 = v.shape.iter().map(|&d| d as u64).product();
                 if n > self.limits.max_params {
                     self.errs.push(LowerError::TooLarge {
-                        layer: layer.name.clone(),
-                        what: format!("the `{}` variable", v.name),
-                        size: n,
-                        limit: self.limits.max_params,
+                        what: format!(
+                            "the `{}` of `{}` has {} parameters",
+                            v.name,
+                            layer.name,
+                            thousands(n)
+                        ),
+                        limit: thousands(self.limits.max_params),
                         span: callee_span,
+                        help: Some("check the sizes of this layer; qnnc refuses models this large before allocating them".to_string()),
                     });
                     return None;
                 }
@@ -627,11 +751,14 @@ impl Cx {
             }
             if total_params > self.limits.max_params {
                 self.errs.push(LowerError::TooLarge {
-                    layer: layer.name.clone(),
-                    what: "the model up to the parameters".to_string(),
-                    size: total_params,
-                    limit: self.limits.max_params,
+                    what: format!(
+                        "the model has {} parameters up to `{}`",
+                        thousands(total_params),
+                        layer.name
+                    ),
+                    limit: thousands(self.limits.max_params),
                     span: callee_span,
+                    help: Some("check the sizes of the layers; qnnc refuses models this large before allocating them".to_string()),
                 });
                 return None;
             }
@@ -660,9 +787,8 @@ impl Cx {
     fn input(&mut self, call: &Call) -> Option<Input> {
         const SIG: &[Param] = &[p("shape"), k("scale"), k("offset")];
         let b = bind(call, SIG, &mut self.errs);
-        let shape = b
-            .required("shape", "input([28, 28, 1], scale: 255)", &mut self.errs)
-            .and_then(|e| self.input_shape(e));
+        b.check_required(&["shape"], "input([28, 28, 1], scale: 255)", &mut self.errs);
+        let shape = b.value("shape").and_then(|e| self.input_shape(e));
         let scale = match b.value("scale") {
             None => Some(1.0),
             Some(e) => {
@@ -698,9 +824,16 @@ impl Cx {
             return None;
         };
         if items.len() != 1 && items.len() != 3 {
+            let batch = items.len() == 4
+                && matches!(items[0].kind, ExprKind::Number { value, .. } if value == 1.0);
             self.errs.push(LowerError::InputShape {
                 found: format!("{} dimensions", items.len()),
                 span: e.span,
+                help: Some(if batch {
+                    "leave out the batch dimension: images are `[H, W, C]`".to_string()
+                } else {
+                    "images are `[H, W, C]`, e.g. `input([28, 28, 1])`; vectors `[N]`".to_string()
+                }),
             });
             return None;
         }
@@ -718,11 +851,10 @@ impl Cx {
         let shape = Shape(dims);
         if shape.elements() > self.limits.max_tensor_elements {
             self.errs.push(LowerError::TooLarge {
-                layer: "input".to_string(),
-                what: "the input".to_string(),
-                size: shape.elements(),
-                limit: self.limits.max_tensor_elements,
+                what: format!("the input has {} elements", thousands(shape.elements())),
+                limit: thousands(self.limits.max_tensor_elements),
                 span: e.span,
+                help: Some("check the input shape; qnnc refuses tensors this large before allocating them".to_string()),
             });
             return None;
         }
@@ -739,6 +871,7 @@ impl Cx {
                 cx.errs.push(LowerError::WeightBits {
                     bits: v,
                     span: e.span,
+                    help: Some(format!("use at least 2 bits (the AKD1000 takes 2, 4 or 8), or `{name}: 0` to keep them float")),
                 });
                 return None;
             }
@@ -813,11 +946,10 @@ impl Cx {
         let op = match callee {
             "conv2d" | "separable_conv2d" => {
                 let example = format!("{callee}(8, 3)");
-                let filters = b
-                    .required("filters", &example, &mut self.errs)
+                b.check_required(&["filters", "kernel_size"], &example, &mut self.errs);
+                let filters = b.value("filters")
                     .and_then(|e| args::integer(e, "filters", 1, max_dim, &mut self.errs));
-                let kernel = b
-                    .required("kernel_size", &example, &mut self.errs)
+                let kernel = b.value("kernel_size")
                     .and_then(|e| args::pair(e, "kernel_size", 1, max_dim, &mut self.errs));
                 let strides = self.opt_pair(&b, "strides", [1, 1]);
                 let padding = self.padding(&b);
@@ -860,8 +992,8 @@ impl Cx {
                 }
             }
             "dense" => {
-                let units = b
-                    .required("units", "dense(10)", &mut self.errs)
+                b.check_required(&["units"], "dense(10)", &mut self.errs);
+                let units = b.value("units")
                     .and_then(|e| args::integer(e, "units", 1, max_dim, &mut self.errs));
                 let use_bias = self.opt_bool(&b, "use_bias", true);
                 let quantizer = b
@@ -961,8 +1093,8 @@ impl Cx {
             }
             "flatten" => Op::Flatten,
             "dropout" => {
-                let rate = b
-                    .required("rate", "dropout(0.5)", &mut self.errs)
+                b.check_required(&["rate"], "dropout(0.5)", &mut self.errs);
+                let rate = b.value("rate")
                     .and_then(|e| {
                         args::number_where(
                             e,
@@ -1024,17 +1156,28 @@ impl Cx {
     // ---------------------------------------------------------------- shapes
 
     /// The output shape of `op` on `input`, Keras semantics.
-    fn infer(&mut self, layer: &str, op: &Op, input: &Shape, span: Span) -> Option<Shape> {
-        let needs_image = |cx: &mut Cx, help: &str| -> bool {
+    fn infer(
+        &mut self,
+        layer: &str,
+        op: &Op,
+        input: &Shape,
+        span: Span,
+        flattened_by: Option<&str>,
+    ) -> Option<Shape> {
+        let needs_image = |cx: &mut Cx, what: &str| -> bool {
             if input.is_image() {
                 return true;
             }
+            let help = match flattened_by {
+                Some(by) => format!("`{by}` made the tensor flat; {what} work on `[H, W, C]` tensors, so move this layer before it"),
+                None => format!("the model's input is a vector; {what} need an image input like `input([28, 28, 1])`"),
+            };
             cx.errs.push(LowerError::NeedsImage {
                 layer: layer.to_string(),
                 class: op.keras_class().to_string(),
                 found: input.to_string(),
                 span,
-                help: Some(help.to_string()),
+                help: Some(help),
             });
             false
         };
@@ -1051,16 +1194,16 @@ impl Cx {
             ) {
                 (Some(a), Some(b)) => Some([a, b]),
                 _ => {
+                    let strided = if s != [1, 1] { ", smaller strides" } else { "" };
                     cx.errs.push(LowerError::WindowTooLarge {
                         layer: layer.to_string(),
                         kind: kind.to_string(),
                         window: format!("{}×{}", k[0], k[1]),
                         input: format!("{h}×{w}"),
                         span,
-                        help: Some(
-                            "use `padding: same`, a smaller window, or fewer poolings before it"
-                                .to_string(),
-                        ),
+                        help: Some(format!(
+                            "use `padding: same`, a smaller {kind}{strided}, or fewer poolings and strides before it"
+                        )),
                     });
                     None
                 }
@@ -1081,7 +1224,7 @@ impl Cx {
                 padding,
                 ..
             }) => {
-                if !needs_image(self, "convolutions work on `[H, W, C]` inputs; remove the `flatten()` before it or use `dense`") {
+                if !needs_image(self, "convolutions") {
                     return None;
                 }
                 let [h, w] = windowed(self, "kernel", *kernel, *strides, *padding)?;
@@ -1090,7 +1233,7 @@ impl Cx {
             Op::MaxPool(p) | Op::AvgPool(p) => {
                 if !needs_image(
                     self,
-                    "pooling works on `[H, W, C]` inputs; move it before `flatten()`",
+                    "poolings",
                 ) {
                     return None;
                 }
@@ -1100,7 +1243,7 @@ impl Cx {
             Op::GlobalAvgPool => {
                 if !needs_image(
                     self,
-                    "global pooling works on `[H, W, C]` inputs; move it before `flatten()`",
+                    "poolings",
                 ) {
                     return None;
                 }
@@ -1120,11 +1263,13 @@ impl Cx {
         };
         if out.elements() > self.limits.max_tensor_elements {
             self.errs.push(LowerError::TooLarge {
-                layer: layer.to_string(),
-                what: "the output".to_string(),
-                size: out.elements(),
-                limit: self.limits.max_tensor_elements,
+                what: format!(
+                    "the output of `{layer}` has {} elements per sample",
+                    thousands(out.elements())
+                ),
+                limit: thousands(self.limits.max_tensor_elements),
                 span,
+                help: Some("check the sizes of this layer; qnnc refuses tensors this large before allocating them".to_string()),
             });
             return None;
         }

@@ -18,6 +18,7 @@ mod lower;
 pub mod shape;
 pub mod summary;
 
+pub use args::did_you_mean;
 pub use error::LowerError;
 pub use lower::{lower, Lowering};
 pub use shape::Shape;

@@ -13,6 +13,9 @@ pub struct File {
     pub items: Vec<Item>,
     #[serde(skip)]
     pub comments: Vec<Comment>,
+    /// The length of the source text in bytes (where "end of file" is).
+    #[serde(skip)]
+    pub len: u32,
 }
 
 impl File {

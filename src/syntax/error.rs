@@ -16,10 +16,26 @@ pub enum SyntaxError {
     Expected {
         expected: String,
         found: String,
-        #[label("expected {expected}")]
+        #[label("{label}")]
         span: Span,
+        label: String,
+        /// The bracket or brace left open, when the error is that it was not closed.
+        #[label("{opened_label}")]
+        opened: Option<Span>,
+        opened_label: String,
         #[help]
         help: Option<String>,
+    },
+
+    #[error("the expression nests too deeply: {what}")]
+    #[diagnostic(
+        code(syntax::too_deep),
+        help("simplify the expression; `.q` values are short formulas")
+    )]
+    TooDeep {
+        what: String,
+        #[label("limit reached here")]
+        span: Span,
     },
 
     #[error("unclosed block comment")]
@@ -48,6 +64,7 @@ impl SyntaxError {
     pub fn span(&self) -> Span {
         match self {
             SyntaxError::Expected { span, .. }
+            | SyntaxError::TooDeep { span, .. }
             | SyntaxError::UnclosedComment { span }
             | SyntaxError::NumberTooLarge { span, .. } => *span,
         }

@@ -2,7 +2,7 @@
 //! pretty-printer, and its errors.
 
 pub mod ast;
-mod comments;
+mod scan;
 mod error;
 mod parser;
 pub mod print;
@@ -13,6 +13,6 @@ use crate::source::SourceFile;
 
 /// Parses a `.q` file into its syntax tree, comments included.
 pub fn parse(src: &SourceFile) -> Result<ast::File, SyntaxError> {
-    let comments = comments::scan(src.text())?;
+    let comments = scan::scan(src.text())?;
     parser::parse_file(src.text(), comments)
 }

@@ -28,7 +28,11 @@ pub(crate) fn parse_file(text: &str, comments: Vec<Comment>) -> Result<File, Syn
             rule => unexpected(rule),
         }
     }
-    Ok(File { items, comments })
+    Ok(File {
+        items,
+        comments,
+        len: text.len() as u32,
+    })
 }
 
 fn unexpected(rule: Rule) -> ! {
@@ -236,7 +240,9 @@ fn primary(pair: Pair<Rule>) -> Result<Expr, SyntaxError> {
     Ok(Expr { kind, span })
 }
 
-/// Turns pest's error into ours: the expected rules in words, and what was found instead.
+/// Turns pest's error into ours: the expected rules in words, what was found instead, where
+/// the problem really is (the end of the previous line when a bracket was left open), and a
+/// fix for the common slips.
 fn convert_error(text: &str, e: pest::error::Error<Rule>) -> SyntaxError {
     let pos = match e.location {
         pest::error::InputLocation::Pos(p) => p,
@@ -246,22 +252,176 @@ fn convert_error(text: &str, e: pest::error::Error<Rule>) -> SyntaxError {
         pest::error::ErrorVariant::ParsingError { positives, .. } => positives.clone(),
         pest::error::ErrorVariant::CustomError { .. } => Vec::new(),
     };
-    let mut phrases: Vec<&str> = positives.iter().filter_map(|r| describe(*r)).collect();
-    if phrases.len() > 1 {
-        phrases.retain(|p| *p != "end of file");
+    let cx = Context::new(text, pos, &positives);
+    let expected = cx.expected_phrase();
+    let (mut found, mut span) = found_token(text, pos);
+    let opener = innermost_open(text, pos);
+    let mut opened = None;
+    let mut opened_label = String::new();
+    // Inside brackets, a token on a later line means the bracket was never closed: point at
+    // the end of the line where it should have been.
+    let in_brackets = cx.expects(Rule::rparen) || cx.expects(Rule::rbracket);
+    if let Some((prev_end, newline)) = previous_token_end(text, pos) {
+        if newline && in_brackets {
+            found = "end of line".to_string();
+            span = Span::new(prev_end, prev_end);
+        }
     }
-    let expected = join_alternatives(&phrases);
-    let (found, span) = found_token(text, pos);
-    let help = hint(&positives, &found);
+    if let Some((open_pos, ch)) = opener {
+        let unclosed = found == "end of line" || found == "end of file";
+        if unclosed && (in_brackets || (ch == '{' && cx.expects(Rule::rbrace))) {
+            opened = Some(Span::new(open_pos, open_pos + 1));
+            opened_label = format!("this `{ch}` is never closed");
+        }
+    }
+    if found == "end of file" {
+        let end = text.trim_end().len();
+        span = Span::new(end, end);
+    }
+    let help = cx.hint(&found, opener);
+    let label = if expected.chars().count() <= 40 {
+        format!("expected {expected}")
+    } else {
+        format!("unexpected {found}")
+    };
     SyntaxError::Expected {
         expected,
         found,
         span,
+        label,
+        opened,
+        opened_label,
         help,
     }
 }
 
-/// The token at `pos`, in backticks, and its span (a word, a number or one character).
+/// What pest expected, with helpers to phrase it.
+struct Context<'a> {
+    text: &'a str,
+    pos: usize,
+    positives: &'a [Rule],
+}
+
+/// Rules that can start a value: when any is expected, they read as one phrase, "a value".
+const VALUE_STARTS: &[Rule] = &[
+    Rule::expr,
+    Rule::arg,
+    Rule::number,
+    Rule::boolean,
+    Rule::list,
+    Rule::paren,
+    Rule::neg,
+    Rule::ident,
+];
+
+impl<'a> Context<'a> {
+    fn new(text: &'a str, pos: usize, positives: &'a [Rule]) -> Self {
+        Context {
+            text,
+            pos,
+            positives,
+        }
+    }
+
+    fn expects(&self, r: Rule) -> bool {
+        self.positives.contains(&r)
+    }
+
+    /// Whether the error sits in a `quantizer NAME = …` definition.
+    fn in_quantizer_def(&self) -> bool {
+        let line_start = self.text[..self.pos].rfind(['\n', '}']).map_or(0, |i| i + 1);
+        self.text[line_start..self.pos].trim_start().starts_with("quantizer")
+    }
+
+    fn expected_phrase(&self) -> String {
+        let value_context = self.positives.iter().any(|r| VALUE_STARTS.contains(r));
+        let mut phrases: Vec<&str> = Vec::new();
+        for r in self.positives {
+            let phrase = if value_context && (VALUE_STARTS.contains(r) || *r == Rule::callee) {
+                Some("a value")
+            } else if *r == Rule::callee && self.in_quantizer_def() {
+                Some("a quantizer call like `max(bits: 8)`")
+            } else {
+                describe(*r)
+            };
+            if let Some(p) = phrase {
+                phrases.push(p);
+            }
+        }
+        if phrases.len() > 1 {
+            phrases.retain(|p| *p != "end of file");
+        }
+        join_alternatives(&phrases)
+    }
+
+    fn hint(&self, found: &str, opener: Option<(usize, char)>) -> Option<String> {
+        let rest = &self.text[self.pos..];
+        if found == "`;`" {
+            return Some("statements are separated by line breaks, not `;`".to_string());
+        }
+        if found.starts_with("`\"") || found.starts_with("`'") {
+            return Some(
+                "`.q` has no strings: write enumeration values as bare words, e.g. `padding: same`"
+                    .to_string(),
+            );
+        }
+        if rest.starts_with("*/") {
+            return Some("block comments do not nest: this `*/` closes nothing".to_string());
+        }
+        if found == "end of file" && self.expects(Rule::rbrace) {
+            return Some("close the model with `}`".to_string());
+        }
+        if found == "end of line" || found == "end of file" {
+            match opener {
+                Some((_, '(')) => return Some("close the call with `)`".to_string()),
+                Some((_, '[')) => return Some("close the list with `]`".to_string()),
+                _ => {}
+            }
+        }
+        if found == "`,`" && self.expects(Rule::rparen) {
+            if let Some((open, '(')) = opener {
+                let before = self.text[..open].trim_end();
+                let is_call = before
+                    .chars()
+                    .last()
+                    .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+                if !is_call {
+                    return Some("pairs are written as lists: `[3, 3]`".to_string());
+                }
+            }
+        }
+        if self.expects(Rule::statement) {
+            return Some(
+                "a model holds statements like `name = layer(ARGS)` or `layer(ARGS)`".to_string(),
+            );
+        }
+        let top_level = self.expects(Rule::kw_quantizer) || self.expects(Rule::kw_model);
+        if top_level {
+            let word = found.trim_matches('`');
+            if let Some(s) = crate::ir::did_you_mean(word, &["quantizer", "model"]) {
+                return Some(format!("did you mean `{s}`?"));
+            }
+            return Some(
+                "a file holds `quantizer NAME = CALL` and `model NAME { … }` definitions"
+                    .to_string(),
+            );
+        }
+        if found == "`=`" && self.expects(Rule::colon) {
+            return Some("keyword arguments use `:`, as in `padding: same`".to_string());
+        }
+        let starts_value = found
+            .strip_prefix('`')
+            .and_then(|f| f.chars().next())
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '[' || c == '.');
+        if self.expects(Rule::comma) && starts_value {
+            return Some("separate arguments and list items with `,`".to_string());
+        }
+        None
+    }
+}
+
+/// The token at `pos`, in backticks, and its span (a word, a number, a quoted string or one
+/// character).
 fn found_token(text: &str, pos: usize) -> (String, Span) {
     let rest = &text[pos..];
     let Some(first) = rest.chars().next() else {
@@ -270,51 +430,72 @@ fn found_token(text: &str, pos: usize) -> (String, Span) {
     let len = if first.is_ascii_alphanumeric() || first == '_' || first == '.' {
         rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
             .unwrap_or(rest.len())
+    } else if first == '"' || first == '\'' {
+        rest[1..]
+            .find([first, '\n'])
+            .map_or(rest.len(), |n| 1 + n + usize::from(rest[1 + n..].starts_with(first)))
     } else {
         first.len_utf8()
     };
     let tok = &rest[..len];
-    let shown = if first == '\n' || first == '\r' {
-        "end of line".to_string()
-    } else {
-        format!("`{tok}`")
+    let shown = match first {
+        '\n' | '\r' => "end of line".to_string(),
+        '\u{feff}' => "a byte order mark (U+FEFF)".to_string(),
+        c if c.is_whitespace() || c.is_control() => format!("U+{:04X}", c as u32),
+        _ => format!("`{tok}`"),
     };
     (shown, Span::new(pos, pos + len))
 }
 
-/// A fix for the common slips, when one is recognisable.
-fn hint(positives: &[Rule], found: &str) -> Option<String> {
-    let expects = |r: Rule| positives.contains(&r);
-    if found == "`;`" {
-        return Some("statements are separated by line breaks, not `;`".to_string());
+/// The end of the last token before `pos` (skipping whitespace and comments), and whether a
+/// line break lies between it and `pos`.
+fn previous_token_end(text: &str, pos: usize) -> Option<(usize, bool)> {
+    let mut end = pos;
+    loop {
+        let before = &text[..end];
+        let trimmed = before.trim_end();
+        if trimmed.is_empty() {
+            return None;
+        }
+        // A line comment ending right here: skip it.
+        let line_start = trimmed.rfind('\n').map_or(0, |i| i + 1);
+        if let Some(c) = trimmed[line_start..].find("//") {
+            end = line_start + c;
+            continue;
+        }
+        if trimmed.ends_with("*/") {
+            if let Some(open) = trimmed.rfind("/*") {
+                end = open;
+                continue;
+            }
+        }
+        let tok_end = trimmed.len();
+        return Some((tok_end, text[tok_end..pos].contains('\n')));
     }
-    if expects(Rule::statement) {
-        return Some(
-            "a model holds statements like `name = layer(ARGS)` or `layer(ARGS)`".to_string(),
-        );
+}
+
+/// The innermost `(`, `[` or `{` still open at `pos` (comments skipped).
+fn innermost_open(text: &str, pos: usize) -> Option<(usize, char)> {
+    let mut stack: Vec<(usize, char)> = Vec::new();
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < pos.min(b.len()) {
+        match b[i] {
+            b'/' if b.get(i + 1) == Some(&b'/') => {
+                i = text[i..].find('\n').map_or(text.len(), |n| i + n);
+                continue;
+            }
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                i = text[i + 2..].find("*/").map_or(text.len(), |n| i + 2 + n + 2);
+                continue;
+            }
+            b'(' | b'[' | b'{' => stack.push((i, b[i] as char)),
+            b')' | b']' | b'}' => {
+                stack.pop();
+            }
+            _ => {}
+        }
+        i += 1;
     }
-    if found == "end of file" && expects(Rule::rbrace) {
-        return Some("close the model with `}`".to_string());
-    }
-    if expects(Rule::file)
-        || expects(Rule::quantizer_def)
-        || expects(Rule::model_def)
-        || expects(Rule::kw_quantizer)
-        || expects(Rule::kw_model)
-    {
-        return Some(
-            "a file holds `quantizer NAME = CALL` and `model NAME { … }` definitions".to_string(),
-        );
-    }
-    if found == "`=`" && expects(Rule::colon) {
-        return Some("keyword arguments use `:`, as in `padding: same`".to_string());
-    }
-    let starts_value = found
-        .strip_prefix('`')
-        .and_then(|f| f.chars().next())
-        .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '[' || c == '.');
-    if expects(Rule::comma) && starts_value {
-        return Some("separate arguments and list items with `,`".to_string());
-    }
-    None
+    stack.pop()
 }
