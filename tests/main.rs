@@ -2,6 +2,8 @@
 
 /// Shared helpers: paths, running the `qnnc` binary.
 mod common;
+/// File formats and safe output: npy/npz/IDX readers and writers, atomic writes, the budget.
+mod io;
 /// `qnnc fmt`: canonical output, idempotence, and parse(fmt(x)) == parse(x).
 mod roundtrip;
 /// `qnnc summary` tables.
