@@ -47,9 +47,17 @@ fn ui_goldens() {
         if let Err(d) = check_golden(&q.with_extension("stderr"), &stderr) {
             failures.push(d);
         }
+        let stdout = String::from_utf8(out.stdout).expect("utf-8 output");
+        let stdout_golden = q.with_extension("stdout");
+        if stdout_golden.exists() {
+            if let Err(d) = check_golden(&stdout_golden, &stdout) {
+                failures.push(d);
+            }
+        }
         let has_error = stderr
             .lines()
-            .any(|l| l.starts_with("  × ") || l.contains(" error"));
+            .any(|l| l.starts_with("  × ") || l.contains(" error"))
+            || stdout.contains("\"severity\":\"error\"");
         let code = out.status.code();
         let expected = if has_error { Some(1) } else { Some(0) };
         if code != expected && !stderr.contains("cli::usage") {

@@ -3,7 +3,7 @@
 //! Readers build an [`IoError`] from a [`ErrorKind`] and a one-line lowercase cause, then attach
 //! the member (inside an archive) and the path as the error travels outwards. It renders as
 //! ``` `w.npz`: member `conv1/kernel`: header says shape (3, 3, 1, 8) … ``` and implements
-//! [`miette::Diagnostic`] with a `qnnc::io::…` code, so the driver shows it like every other
+//! [`miette::Diagnostic`] with a `io::…` code, so the driver shows it like every other
 //! diagnostic.
 
 use std::fmt;
@@ -62,32 +62,32 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
-    /// The diagnostic code, e.g. `qnnc::io::truncated`.
+    /// The diagnostic code, e.g. `io::truncated`.
     pub fn code(self) -> &'static str {
         match self {
-            ErrorKind::NotFound => "qnnc::io::not_found",
-            ErrorKind::Os => "qnnc::io::os",
-            ErrorKind::Empty => "qnnc::io::empty",
-            ErrorKind::Truncated => "qnnc::io::truncated",
-            ErrorKind::TrailingBytes => "qnnc::io::trailing_bytes",
-            ErrorKind::BadMagic => "qnnc::io::bad_magic",
-            ErrorKind::BadVersion => "qnnc::io::bad_version",
-            ErrorKind::BadHeader => "qnnc::io::bad_header",
-            ErrorKind::UnsupportedDtype => "qnnc::io::unsupported_dtype",
-            ErrorKind::FortranOrder => "qnnc::io::fortran_order",
-            ErrorKind::WrongDtype => "qnnc::io::wrong_dtype",
-            ErrorKind::WrongShape => "qnnc::io::wrong_shape",
-            ErrorKind::TooLarge => "qnnc::io::too_large",
-            ErrorKind::Corrupt => "qnnc::io::corrupt",
-            ErrorKind::DuplicateMember => "qnnc::io::duplicate_member",
-            ErrorKind::CountMismatch => "qnnc::io::count_mismatch",
-            ErrorKind::Ambiguous => "qnnc::io::ambiguous",
-            ErrorKind::OutputIsDirectory => "qnnc::io::output_is_directory",
-            ErrorKind::OutputIsInput => "qnnc::io::output_is_input",
-            ErrorKind::InvalidName => "qnnc::io::invalid_name",
-            ErrorKind::NonFinite => "qnnc::io::non_finite",
-            ErrorKind::BadValue => "qnnc::io::bad_value",
-            ErrorKind::BadSize => "qnnc::io::bad_size",
+            ErrorKind::NotFound => "io::not_found",
+            ErrorKind::Os => "io::os",
+            ErrorKind::Empty => "io::empty",
+            ErrorKind::Truncated => "io::truncated",
+            ErrorKind::TrailingBytes => "io::trailing_bytes",
+            ErrorKind::BadMagic => "io::bad_magic",
+            ErrorKind::BadVersion => "io::bad_version",
+            ErrorKind::BadHeader => "io::bad_header",
+            ErrorKind::UnsupportedDtype => "io::unsupported_dtype",
+            ErrorKind::FortranOrder => "io::fortran_order",
+            ErrorKind::WrongDtype => "io::wrong_dtype",
+            ErrorKind::WrongShape => "io::wrong_shape",
+            ErrorKind::TooLarge => "io::too_large",
+            ErrorKind::Corrupt => "io::corrupt",
+            ErrorKind::DuplicateMember => "io::duplicate_member",
+            ErrorKind::CountMismatch => "io::count_mismatch",
+            ErrorKind::Ambiguous => "io::ambiguous",
+            ErrorKind::OutputIsDirectory => "io::output_is_directory",
+            ErrorKind::OutputIsInput => "io::output_is_input",
+            ErrorKind::InvalidName => "io::invalid_name",
+            ErrorKind::NonFinite => "io::non_finite",
+            ErrorKind::BadValue => "io::bad_value",
+            ErrorKind::BadSize => "io::bad_size",
         }
     }
 }
@@ -255,7 +255,7 @@ mod tests {
             e.to_string(),
             "`w.npz`: member `conv1/kernel`: payload too short"
         );
-        assert_eq!(e.kind().code(), "qnnc::io::truncated");
+        assert_eq!(e.kind().code(), "io::truncated");
     }
 
     #[test]

@@ -148,7 +148,11 @@ pub(crate) fn bind<'a>(
             } else {
                 format!(
                     "give {} by name: {}",
-                    if max_positional == 0 { "them" } else { "the others" },
+                    if max_positional == 0 {
+                        "them"
+                    } else {
+                        "the others"
+                    },
                     keyword_only
                         .iter()
                         .map(|n| format!("`{n}: …`"))
@@ -178,8 +182,17 @@ impl<'a> Bound<'a> {
 
     /// Reports, in one error on the callee, every parameter of `names` that was not given.
     /// Returns whether all were given.
-    pub fn check_required(&self, names: &[&str], example: &str, errs: &mut Vec<LowerError>) -> bool {
-        let missing: Vec<&str> = names.iter().copied().filter(|n| self.get(n).is_none()).collect();
+    pub fn check_required(
+        &self,
+        names: &[&str],
+        example: &str,
+        errs: &mut Vec<LowerError>,
+    ) -> bool {
+        let missing: Vec<&str> = names
+            .iter()
+            .copied()
+            .filter(|n| self.get(n).is_none())
+            .collect();
         if missing.is_empty() {
             return true;
         }
@@ -250,7 +263,9 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for i in 1..=n {
         for j in 1..=m {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut v = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            let mut v = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
                 v = v.min(d[i - 2][j - 2] + 1);
             }
@@ -455,8 +470,14 @@ mod tests {
     fn suggestions() {
         assert_eq!(did_you_mean("vaild", &["valid", "same"]), Some("valid"));
         assert_eq!(did_you_mean("conv", &["conv2d", "dense"]), Some("conv2d"));
-        assert_eq!(did_you_mean("maximum", &["max", "max_per_axis"]), Some("max"));
-        assert_eq!(did_you_mean("paddin", &["padding", "strides"]), Some("padding"));
+        assert_eq!(
+            did_you_mean("maximum", &["max", "max_per_axis"]),
+            Some("max")
+        );
+        assert_eq!(
+            did_you_mean("paddin", &["padding", "strides"]),
+            Some("padding")
+        );
         assert_eq!(did_you_mean("xyz", &["padding", "strides"]), None);
     }
 }

@@ -7,8 +7,8 @@
 use super::args::{self, bind, did_you_mean, k, p, Param};
 use super::error::LowerError;
 use super::shape::{window_out, Limits};
-use super::*;
 use super::summary::thousands;
+use super::*;
 use crate::quant::{
     ActivationSpec, BinOp as QBinOp, QuantizerKind, QuantizerSpec, ScaleExpr, ScaleFn,
 };
@@ -125,7 +125,10 @@ fn keras_alias(name: &str) -> Option<&'static str> {
         .filter(|c| *c != '_')
         .flat_map(char::to_lowercase)
         .collect();
-    let norm = norm.strip_prefix("quantized").filter(|r| *r != "relu").unwrap_or(&norm);
+    let norm = norm
+        .strip_prefix("quantized")
+        .filter(|r| *r != "relu")
+        .unwrap_or(&norm);
     Some(match norm {
         "conv2d" | "convolution2d" => "conv2d",
         "separableconv2d" | "separableconvolution2d" => "separable_conv2d",
@@ -376,8 +379,11 @@ impl Cx {
                 })
             }
             ExprKind::Call(c) => {
-                let vals: Vec<Option<f64>> =
-                    c.args.iter().map(|a| self.constant_part(&a.value, bits)).collect();
+                let vals: Vec<Option<f64>> = c
+                    .args
+                    .iter()
+                    .map(|a| self.constant_part(&a.value, bits))
+                    .collect();
                 let vals: Vec<f64> = vals.into_iter().collect::<Option<_>>()?;
                 match (c.callee.name.as_str(), vals.as_slice()) {
                     ("max" | "min" | "mean", [v]) => Some(*v),
@@ -854,7 +860,10 @@ impl Cx {
                 what: format!("the input has {} elements", thousands(shape.elements())),
                 limit: thousands(self.limits.max_tensor_elements),
                 span: e.span,
-                help: Some("check the input shape; qnnc refuses tensors this large before allocating them".to_string()),
+                help: Some(
+                    "check the input shape; qnnc refuses tensors this large before allocating them"
+                        .to_string(),
+                ),
             });
             return None;
         }
@@ -947,9 +956,11 @@ impl Cx {
             "conv2d" | "separable_conv2d" => {
                 let example = format!("{callee}(8, 3)");
                 b.check_required(&["filters", "kernel_size"], &example, &mut self.errs);
-                let filters = b.value("filters")
+                let filters = b
+                    .value("filters")
                     .and_then(|e| args::integer(e, "filters", 1, max_dim, &mut self.errs));
-                let kernel = b.value("kernel_size")
+                let kernel = b
+                    .value("kernel_size")
                     .and_then(|e| args::pair(e, "kernel_size", 1, max_dim, &mut self.errs));
                 let strides = self.opt_pair(&b, "strides", [1, 1]);
                 let padding = self.padding(&b);
@@ -993,7 +1004,8 @@ impl Cx {
             }
             "dense" => {
                 b.check_required(&["units"], "dense(10)", &mut self.errs);
-                let units = b.value("units")
+                let units = b
+                    .value("units")
                     .and_then(|e| args::integer(e, "units", 1, max_dim, &mut self.errs));
                 let use_bias = self.opt_bool(&b, "use_bias", true);
                 let quantizer = b
@@ -1094,16 +1106,15 @@ impl Cx {
             "flatten" => Op::Flatten,
             "dropout" => {
                 b.check_required(&["rate"], "dropout(0.5)", &mut self.errs);
-                let rate = b.value("rate")
-                    .and_then(|e| {
-                        args::number_where(
-                            e,
-                            "rate",
-                            "at least 0 and below 1",
-                            |v| (0.0..1.0).contains(&v),
-                            &mut self.errs,
-                        )
-                    });
+                let rate = b.value("rate").and_then(|e| {
+                    args::number_where(
+                        e,
+                        "rate",
+                        "at least 0 and below 1",
+                        |v| (0.0..1.0).contains(&v),
+                        &mut self.errs,
+                    )
+                });
                 Op::Dropout { rate: rate? }
             }
             "softmax" => Op::Softmax,
@@ -1231,20 +1242,14 @@ impl Cx {
                 Shape(vec![h, w, *filters])
             }
             Op::MaxPool(p) | Op::AvgPool(p) => {
-                if !needs_image(
-                    self,
-                    "poolings",
-                ) {
+                if !needs_image(self, "poolings") {
                     return None;
                 }
                 let [h, w] = windowed(self, "pool", p.size, p.strides, p.padding)?;
                 Shape(vec![h, w, input.channels()])
             }
             Op::GlobalAvgPool => {
-                if !needs_image(
-                    self,
-                    "poolings",
-                ) {
+                if !needs_image(self, "poolings") {
                     return None;
                 }
                 Shape(vec![input.channels()])

@@ -13,7 +13,7 @@ pub struct File {
     pub items: Vec<Item>,
     #[serde(skip)]
     pub comments: Vec<Comment>,
-    /// The length of the source text in bytes (where "end of file" is).
+    /// Where the text ends, trailing whitespace left out (where "end of file" points).
     #[serde(skip)]
     pub len: u32,
 }

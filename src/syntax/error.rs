@@ -75,8 +75,9 @@ impl SyntaxError {
 pub(crate) fn describe(rule: Rule) -> Option<&'static str> {
     Some(match rule {
         Rule::file => "a `quantizer` or `model` definition",
-        Rule::quantizer_def | Rule::kw_quantizer => "a `quantizer` definition",
-        Rule::model_def | Rule::kw_model => "a `model` definition",
+        Rule::quantizer_def | Rule::kw_quantizer | Rule::model_def | Rule::kw_model => {
+            "a `quantizer` or `model` definition"
+        }
         Rule::EOI => "end of file",
         Rule::statement => "a layer call like `conv2d(8, 3)`",
         Rule::call => "a call like `max(bits: 4)`",

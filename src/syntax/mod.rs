@@ -2,10 +2,10 @@
 //! pretty-printer, and its errors.
 
 pub mod ast;
-mod scan;
 mod error;
 mod parser;
 pub mod print;
+mod scan;
 
 pub use error::SyntaxError;
 

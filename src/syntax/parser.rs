@@ -31,7 +31,7 @@ pub(crate) fn parse_file(text: &str, comments: Vec<Comment>) -> Result<File, Syn
     Ok(File {
         items,
         comments,
-        len: text.len() as u32,
+        len: text.trim_end().len() as u32,
     })
 }
 
@@ -329,15 +329,20 @@ impl<'a> Context<'a> {
 
     /// Whether the error sits in a `quantizer NAME = …` definition.
     fn in_quantizer_def(&self) -> bool {
-        let line_start = self.text[..self.pos].rfind(['\n', '}']).map_or(0, |i| i + 1);
-        self.text[line_start..self.pos].trim_start().starts_with("quantizer")
+        let line_start = self.text[..self.pos]
+            .rfind(['\n', '}'])
+            .map_or(0, |i| i + 1);
+        self.text[line_start..self.pos]
+            .trim_start()
+            .starts_with("quantizer")
     }
 
     fn expected_phrase(&self) -> String {
         let value_context = self.positives.iter().any(|r| VALUE_STARTS.contains(r));
         let mut phrases: Vec<&str> = Vec::new();
         for r in self.positives {
-            let phrase = if value_context && (VALUE_STARTS.contains(r) || *r == Rule::callee) {
+            let value_token = matches!(r, Rule::callee | Rule::lparen | Rule::lbracket);
+            let phrase = if value_context && (VALUE_STARTS.contains(r) || value_token) {
                 Some("a value")
             } else if *r == Rule::callee && self.in_quantizer_def() {
                 Some("a quantizer call like `max(bits: 8)`")
@@ -431,9 +436,9 @@ fn found_token(text: &str, pos: usize) -> (String, Span) {
         rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
             .unwrap_or(rest.len())
     } else if first == '"' || first == '\'' {
-        rest[1..]
-            .find([first, '\n'])
-            .map_or(rest.len(), |n| 1 + n + usize::from(rest[1 + n..].starts_with(first)))
+        rest[1..].find([first, '\n']).map_or(rest.len(), |n| {
+            1 + n + usize::from(rest[1 + n..].starts_with(first))
+        })
     } else {
         first.len_utf8()
     };
@@ -486,7 +491,9 @@ fn innermost_open(text: &str, pos: usize) -> Option<(usize, char)> {
                 continue;
             }
             b'/' if b.get(i + 1) == Some(&b'*') => {
-                i = text[i + 2..].find("*/").map_or(text.len(), |n| i + 2 + n + 2);
+                i = text[i + 2..]
+                    .find("*/")
+                    .map_or(text.len(), |n| i + 2 + n + 2);
                 continue;
             }
             b'(' | b'[' | b'{' => stack.push((i, b[i] as char)),

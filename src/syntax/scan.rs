@@ -59,7 +59,10 @@ pub(crate) fn scan(text: &str) -> Result<Vec<Comment>, SyntaxError> {
             (b'(' | b'[', _) => {
                 depth += 1;
                 if depth > MAX_DEPTH {
-                    return Err(too_deep(i, format!("more than {MAX_DEPTH} levels of brackets")));
+                    return Err(too_deep(
+                        i,
+                        format!("more than {MAX_DEPTH} levels of brackets"),
+                    ));
                 }
                 operators = 0;
                 negations = 0;
@@ -77,7 +80,10 @@ pub(crate) fn scan(text: &str) -> Result<Vec<Comment>, SyntaxError> {
                 negations += 1;
                 operators += 1;
                 if negations > MAX_NEGATIONS {
-                    return Err(too_deep(i, format!("more than {MAX_NEGATIONS} minus signs in a row")));
+                    return Err(too_deep(
+                        i,
+                        format!("more than {MAX_NEGATIONS} minus signs in a row"),
+                    ));
                 }
             }
             (b'+' | b'*' | b'/', _) => {
@@ -88,7 +94,10 @@ pub(crate) fn scan(text: &str) -> Result<Vec<Comment>, SyntaxError> {
             _ => negations = 0,
         }
         if operators > MAX_OPERATORS {
-            return Err(too_deep(i, format!("more than {MAX_OPERATORS} operators in one expression")));
+            return Err(too_deep(
+                i,
+                format!("more than {MAX_OPERATORS} operators in one expression"),
+            ));
         }
         i += 1;
     }
