@@ -51,6 +51,11 @@ pub enum CliError {
         help: Option<String>,
     },
 
+    /// A file that cannot be read or written as it should.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    File(#[from] crate::io::IoError),
+
     /// Diagnostics were already printed; the command failed because of them.
     #[error("{0}")]
     Reported(String),

@@ -15,6 +15,9 @@ pub enum Error {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Lower(#[from] crate::ir::LowerError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Weights(#[from] crate::params::WeightsError),
 }
 
 impl Error {

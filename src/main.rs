@@ -24,6 +24,25 @@ enum Command {
     Check {
         /// The `.q` file.
         model: PathBuf,
+        /// Also check a weights file (`.npz`) against the model.
+        #[arg(long)]
+        weights: Option<PathBuf>,
+        /// The model to check the weights against when the file defines several.
+        #[arg(long = "model")]
+        model_name: Option<String>,
+    },
+    /// Write initial weights with Keras' default initialisers (glorot-uniform kernels, zero
+    /// biases, batch norm gamma 1, beta 0, moving mean 0, moving variance 1).
+    Init {
+        model: PathBuf,
+        /// The `.npz` to write.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Random seed (same seed, same weights).
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long = "model")]
+        model_name: Option<String>,
     },
     /// Print the Keras-style table of a model: layers, output shapes, parameter counts.
     Summary {
@@ -51,9 +70,32 @@ fn main() -> ExitCode {
         message_format: cli.message_format,
     };
     let result = match cli.command {
-        Command::Check { model } => {
-            commands::check::run(&commands::check::CheckOptions { model }, &common)
-        }
+        Command::Check {
+            model,
+            weights,
+            model_name,
+        } => commands::check::run(
+            &commands::check::CheckOptions {
+                model,
+                model_name,
+                weights,
+            },
+            &common,
+        ),
+        Command::Init {
+            model,
+            output,
+            seed,
+            model_name,
+        } => commands::init::run(
+            &commands::init::InitOptions {
+                model,
+                model_name,
+                output,
+                seed,
+            },
+            &common,
+        ),
         Command::Summary { model, model_name } => commands::summary::run(
             &commands::summary::SummaryOptions { model, model_name },
             &common,

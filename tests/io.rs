@@ -238,7 +238,7 @@ fn npy_fortran_order_is_refused_unless_trivial() {
         io::npy::read_npy_from(&npy_raw(&npy_dict("<f4", true, "(2, 2)"), &[0; 16])[..]),
         ErrorKind::FortranOrder,
     );
-    assert!(e.help().unwrap().contains("ascontiguousarray"));
+    assert!(e.help_text().unwrap().contains("ascontiguousarray"));
     // One non-trivial axis: the bytes are the same in either order.
     let a = io::npy::read_npy_from(&npy_raw(&npy_dict("<f4", true, "(1, 3)"), &[0; 12])[..]);
     assert_eq!(a.unwrap().shape(), &[1, 3]);
@@ -317,7 +317,7 @@ fn npy_wrong_magic() {
     assert!(e.cause().contains("68 65 6c 6c 6f 20"), "{e}");
     let zip = npz_bytes(&sample_map());
     let e = expect_err(io::npy::read_npy_from(&zip[..]), ErrorKind::BadMagic);
-    assert!(e.help().unwrap().contains("zip archive"));
+    assert!(e.help_text().unwrap().contains("zip archive"));
 }
 
 #[test]
@@ -1074,7 +1074,7 @@ fn atomic_refuses_a_directory_and_a_missing_directory() {
         write_atomic(dir.path(), |w| w.write_all(b"x")),
         ErrorKind::OutputIsDirectory,
     );
-    assert!(e.help().is_some());
+    assert!(e.help_text().is_some());
     let sub = dir.path().join("sub");
     fs::create_dir(&sub).unwrap();
     expect_err(write_npz(&sub, &sample_map()), ErrorKind::OutputIsDirectory);

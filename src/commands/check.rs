@@ -1,30 +1,35 @@
-//! `qnnc check`: every diagnostic of a model file; exit 0 when there is no error.
+//! `qnnc check`: every diagnostic of a model file (and, with `--weights`, of its weights);
+//! exit 0 when there is no error.
 
 use super::{emit, Common};
 use crate::diag::MessageFormat;
 use crate::driver::{self, CliError};
+use crate::ir::summary::thousands;
 use std::path::PathBuf;
 
 #[derive(Clone, Debug)]
 pub struct CheckOptions {
     pub model: PathBuf,
+    pub model_name: Option<String>,
+    pub weights: Option<PathBuf>,
 }
 
 pub fn run(opts: &CheckOptions, common: &Common) -> Result<(), CliError> {
     let src = driver::read_source(&opts.model)?;
-    let front = driver::frontend(src);
+    let mut front = driver::frontend(src);
+    if !front.has_errors() {
+        if let Some(w) = &opts.weights {
+            let model = front.select_model(opts.model_name.as_deref())?.clone();
+            let (_, problems) = crate::params::load(w, &model)?;
+            front.diagnostics.extend(problems.into_iter().map(crate::Error::from));
+        }
+    }
     emit(&front.src, &front.diagnostics, common);
     if front.has_errors() {
-        return Err(CliError::Reported(format!(
-            "`{}` has errors",
-            front.src.name()
-        )));
+        return Err(CliError::Reported(format!("`{}` has errors", front.src.name())));
     }
     if common.message_format == MessageFormat::Human {
-        let module = front
-            .module
-            .as_ref()
-            .expect("no errors, so the module exists");
+        let module = front.module.as_ref().expect("no errors, so the module exists");
         for m in &module.models {
             let params: u64 = m
                 .layers
@@ -34,11 +39,17 @@ pub fn run(opts: &CheckOptions, common: &Common) -> Result<(), CliError> {
                     t + n
                 })
                 .sum();
+            let weights = match &opts.weights {
+                Some(w) if module.models.len() == 1 || opts.model_name.as_deref() == Some(&m.name) => {
+                    format!(", weights `{}` match", w.display())
+                }
+                _ => String::new(),
+            };
             println!(
-                "ok: model `{}`: {} layers, {} parameters",
+                "ok: model `{}`: {} layers, {} parameters{weights}",
                 m.name,
                 m.layers.len(),
-                crate::ir::summary::thousands(params)
+                thousands(params)
             );
         }
     }

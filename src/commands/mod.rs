@@ -4,6 +4,7 @@
 
 pub mod check;
 pub mod fmt;
+pub mod init;
 pub mod summary;
 
 use crate::diag::{MessageFormat, RenderOptions};

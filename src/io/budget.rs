@@ -252,7 +252,7 @@ mod tests {
             e.cause(),
             "the array needs 3.0 GiB (3221225472 bytes) but the memory budget is 1.0 GiB (1073741824 bytes)"
         );
-        assert!(e.help().unwrap().contains("QNNC_MEMORY_BUDGET=3G"));
+        assert!(e.help_text().unwrap().contains("QNNC_MEMORY_BUDGET=3G"));
     }
 
     #[test]

@@ -170,7 +170,7 @@ impl IoError {
     }
 
     /// The suggested fix, if any.
-    pub fn help(&self) -> Option<&str> {
+    pub fn help_text(&self) -> Option<&str> {
         self.help.as_deref()
     }
 }
