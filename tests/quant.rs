@@ -804,7 +804,10 @@ mod props {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(64))]
+        #![proptest_config(ProptestConfig {
+            failure_persistence: None,
+            ..ProptestConfig::with_cases(64)
+        })]
 
         #[test]
         fn quantized_values_are_on_the_integer_grid(w in kernel(), bits in 2u32..9) {
@@ -829,7 +832,8 @@ mod props {
 
         #[test]
         fn max_per_axis_uses_the_full_range(w in kernel(), bits in 2u32..9) {
-            // Every non-zero channel reaches ±kmax.
+            // Every channel whose factor is not clipped at 1000 reaches ±kmax; a clipped one
+            // stays below.
             let q = MaxQuantizer::per_axis(bits);
             let r = q.quantize_all(w.view());
             let cols = *w.shape().last().unwrap();
@@ -837,8 +841,12 @@ mod props {
             for c in 0..cols {
                 let col: Vec<i32> = r.int.as_slice().unwrap().iter().skip(c).step_by(cols).copied().collect();
                 let wcol: Vec<f32> = w.as_slice().unwrap().iter().skip(c).step_by(cols).copied().collect();
-                if wcol.iter().any(|v| v.abs() > 1e-3) {
-                    prop_assert_eq!(col.iter().map(|k| k.abs()).max(), Some(kmax));
+                let top = col.iter().map(|k| k.abs()).max().unwrap();
+                let range = wcol.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+                if range * 1000.0 > kmax as f32 {
+                    prop_assert_eq!(top, kmax);
+                } else {
+                    prop_assert!(top <= kmax);
                 }
             }
         }

@@ -6,6 +6,7 @@
 //! passes where `0 ≤ a ≤ levels`, as `(g · step) / step` (TF's `Mul` then `RealDiv`
 //! gradients), and is 0 elsewhere.
 
+use super::weight::ceil_through;
 use super::ActivationSpec;
 
 /// A quantized ReLU: `levels + 1` output values `{0, step, …, levels · step}`.
@@ -72,8 +73,7 @@ impl QuantizedActivation {
     /// `ceil_through((x − threshold) / step)`: the unclipped level (`+0` rather than `−0`).
     #[inline]
     fn ceiled(&self, x: f32) -> f32 {
-        let q = (x - self.threshold) / self.step;
-        q + (q.ceil() - q)
+        ceil_through((x - self.threshold) / self.step)
     }
 
     /// The level `n ∈ [0, levels]` as the f32 that multiplies `step`.

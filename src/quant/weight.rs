@@ -191,11 +191,36 @@ pub(crate) fn contiguous<'a>(w: &'a ArrayViewD<'a, f32>) -> (CowArray<'a, f32, I
     (w.as_standard_layout(), layout)
 }
 
+/// 2^23: from here on every f32 is an integer.
+const INTEGRAL: f32 = 8_388_608.0;
+
+/// Round half to even (`K.round`, `np.round`), equal to `f32::round_ties_even` but without a
+/// libm call on targets without SSE4.1: below 2^23, `|x| + 2^23` rounds to an integer with
+/// ties to even (the f32 spacing there is 1), and subtracting 2^23 back is exact.
+#[inline]
+pub(crate) fn round_half_even(x: f32) -> f32 {
+    let a = x.abs();
+    if a < INTEGRAL {
+        ((a + INTEGRAL) - INTEGRAL).copysign(x)
+    } else {
+        x
+    }
+}
+
+/// The forward value of `ceil_through(x) = x + (ceil(x) − x)`: `ceil(x)`, with `+0` for a zero
+/// result.
+#[inline]
+pub(crate) fn ceil_through(x: f32) -> f32 {
+    let r = round_half_even(x);
+    let c = if r < x { r + 1.0 } else { r };
+    x + (c - x)
+}
+
 /// `round_through(x)`'s forward value, `x + (round_half_even(x) − x)`: equal to the rounded
 /// value except that a zero result is always `+0`, as in TF.
 #[inline]
 pub(crate) fn round_through(x: f32) -> f32 {
-    x + (x.round_ties_even() - x)
+    x + (round_half_even(x) - x)
 }
 
 /// `tf.clip_by_value(x, lo, hi)`'s forward value: `maximum(minimum(x, hi), lo)`.
@@ -369,6 +394,45 @@ mod tests {
         }
         assert!(round_through(-0.3).is_sign_positive());
         assert!(round_through(-0.0).is_sign_positive());
+    }
+
+    /// The f32 `n` bit patterns away from `x` (towards larger magnitude for `n > 0`).
+    fn step(x: f32, n: i32) -> f32 {
+        let b = x.to_bits() as i32;
+        f32::from_bits((if x >= 0.0 { b + n } else { b - n }) as u32)
+    }
+
+    #[test]
+    fn fast_rounding_matches_std() {
+        let mut x = -20.0f32;
+        while x < 20.0 {
+            let near = [x, x + 0.5, step(x, 1), step(x + 0.5, -1)];
+            for v in near.into_iter().filter(|v| !v.is_nan()) {
+                assert_eq!(round_half_even(v), v.round_ties_even(), "round {v}");
+                assert_eq!(ceil_through(v), v.ceil() + 0.0, "ceil {v}");
+            }
+            x += 0.25;
+        }
+        for v in [
+            1e7f32,
+            -1e7,
+            8_388_607.5,
+            -8_388_607.5,
+            3e9,
+            f32::MIN_POSITIVE,
+        ] {
+            assert_eq!(round_half_even(v), v.round_ties_even(), "round {v}");
+            assert_eq!(
+                ceil_through(v).to_bits(),
+                (v.ceil() + 0.0).to_bits(),
+                "ceil {v}"
+            );
+        }
+        assert_eq!(round_half_even(f32::INFINITY), f32::INFINITY);
+        // `x + (ceil(x) − x)` is NaN at infinity, in TF too.
+        assert!(ceil_through(f32::INFINITY).is_nan());
+        assert!(round_half_even(f32::NAN).is_nan());
+        assert!(round_half_even(-0.25).is_sign_negative());
     }
 
     #[test]
