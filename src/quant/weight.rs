@@ -77,10 +77,7 @@ impl ScaleFactor {
     pub fn from_array(a: ArrayD<f32>) -> ScaleFactor {
         match a.ndim() {
             0 => ScaleFactor::Scalar(a[IxDyn(&[])]),
-            1 => ScaleFactor::PerAxis(
-                a.into_dimensionality()
-                    .expect("a rank-1 array converts to a vector"),
-            ),
+            1 => ScaleFactor::PerAxis(a.iter().copied().collect()),
             n => panic!("a scale factor has rank 0 or 1, not {n}"),
         }
     }
