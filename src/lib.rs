@@ -35,6 +35,7 @@ pub mod error;
 pub mod io;
 pub mod ir;
 pub mod params;
+pub mod passes;
 pub mod quant;
 pub mod source;
 pub mod syntax;

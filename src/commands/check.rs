@@ -21,15 +21,23 @@ pub fn run(opts: &CheckOptions, common: &Common) -> Result<(), CliError> {
         if let Some(w) = &opts.weights {
             let model = front.select_model(opts.model_name.as_deref())?.clone();
             let (_, problems) = crate::params::load(w, &model)?;
-            front.diagnostics.extend(problems.into_iter().map(crate::Error::from));
+            front
+                .diagnostics
+                .extend(problems.into_iter().map(crate::Error::from));
         }
     }
     emit(&front.src, &front.diagnostics, common);
     if front.has_errors() {
-        return Err(CliError::Reported(format!("`{}` has errors", front.src.name())));
+        return Err(CliError::Reported(format!(
+            "`{}` has errors",
+            front.src.name()
+        )));
     }
     if common.message_format == MessageFormat::Human {
-        let module = front.module.as_ref().expect("no errors, so the module exists");
+        let module = front
+            .module
+            .as_ref()
+            .expect("no errors, so the module exists");
         for m in &module.models {
             let params: u64 = m
                 .layers
@@ -40,7 +48,9 @@ pub fn run(opts: &CheckOptions, common: &Common) -> Result<(), CliError> {
                 })
                 .sum();
             let weights = match &opts.weights {
-                Some(w) if module.models.len() == 1 || opts.model_name.as_deref() == Some(&m.name) => {
+                Some(w)
+                    if module.models.len() == 1 || opts.model_name.as_deref() == Some(&m.name) =>
+                {
                     format!(", weights `{}` match", w.display())
                 }
                 _ => String::new(),

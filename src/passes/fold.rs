@@ -167,7 +167,11 @@ pub(super) fn fold_bn(g: &mut Graph, diags: &mut Vec<PassError>) {
                     bn: bn.name.clone(),
                     count: nulls,
                     span: bn.span,
-                    detail: format!("zero gamma in channel{} {}", if nulls == 1 { "" } else { "s" }, channel_list(&channels)),
+                    detail: format!(
+                        "zero gamma in channel{} {}",
+                        if nulls == 1 { "" } else { "s" },
+                        channel_list(&channels)
+                    ),
                     layer: layer.span,
                 });
                 i += 2;

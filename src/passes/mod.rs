@@ -57,7 +57,11 @@ pub enum PassName {
 impl fmt::Display for PassName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = serde_json::to_value(self).expect("pass names serialize");
-        write!(f, "{}", s.as_str().expect("a unit variant serializes to a string"))
+        write!(
+            f,
+            "{}",
+            s.as_str().expect("a unit variant serializes to a string")
+        )
     }
 }
 
@@ -168,11 +172,9 @@ pub fn run(
         }
         validate(&g.model, pass);
         if dump.after.contains(&pass) {
-            let path = dump
-                .dir
-                .join(format!("{}.after-{pass}.ron", g.model.name));
+            let path = dump.dir.join(format!("{}.after-{pass}.ron", g.model.name));
             let text = to_ron(&g.model);
-            crate::io::write_atomic(&path, |w| w.write_all(text.as_bytes()))?;
+            crate::io::write_atomic(&path, |w| std::io::Write::write_all(w, text.as_bytes()))?;
             report.dumps.push((pass, path));
         }
     }

@@ -19,7 +19,7 @@ pub(super) fn quantize_layers(g: &mut Graph, spec: &QuantizeSpec, diags: &mut Ve
         };
         let name = layer.name.clone();
         let span = layer.span;
-        let mut replace = |q: &mut QuantizerRef, diags: &mut Vec<PassError>| {
+        let replace = |q: &mut QuantizerRef, diags: &mut Vec<PassError>| {
             if bits == 0 {
                 diags.push(PassError::ZeroBits {
                     what: format!("the quantized layer `{name}`"),
@@ -98,10 +98,12 @@ pub(super) fn quantize_layers(g: &mut Graph, spec: &QuantizeSpec, diags: &mut Ve
                     continue;
                 }
                 *act = match act {
-                    ActivationSpec::QuantizedRelu { max_value, .. } => ActivationSpec::QuantizedRelu {
-                        bits: spec.activations,
-                        max_value: *max_value,
-                    },
+                    ActivationSpec::QuantizedRelu { max_value, .. } => {
+                        ActivationSpec::QuantizedRelu {
+                            bits: spec.activations,
+                            max_value: *max_value,
+                        }
+                    }
                     // ActivationDiscreteRelu → QuantizedReLU(bits, step · levels).
                     ActivationSpec::DiscreteRelu { bits } => {
                         let a = QuantizedActivation::discrete_relu(*bits);
@@ -141,7 +143,9 @@ pub fn float_view(model: &Model) -> Model {
                     ActivationSpec::QuantizedRelu { bits, max_value } => {
                         max_value.unwrap_or(((1u64 << *bits) - 1) as f64)
                     }
-                    ActivationSpec::DiscreteRelu { bits } => (((1u64 << *bits) - 1) as f64).min(6.0),
+                    ActivationSpec::DiscreteRelu { bits } => {
+                        (((1u64 << *bits) - 1) as f64).min(6.0)
+                    }
                 };
                 layer.op = Op::Relu {
                     max_value: Some(max_value),

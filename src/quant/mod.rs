@@ -6,8 +6,54 @@
 //!
 //! The spec types below are the contract between the front end (which builds them from the
 //! source) and the numeric code (which evaluates them).
+//!
+//! * [`WeightQuantizer`] is the quantizer trait (linear `quantize`, integers, straight-through
+//!   `backward` as defaults); [`build`] turns a [`QuantizerSpec`] into one. [`MaxQuantizer`],
+//!   [`StdQuantizer`] and [`LinearQuantizer`] are the implementations; [`quant_stats`] gives the
+//!   per-layer report numbers.
+//! * [`QuantizedActivation`] is `QuantizedReLU` / `ActivationDiscreteRelu`.
+//! * [`bn`] holds the BatchNormalization folding arithmetic.
+//!
+//! Everything that CNN2SNN computes in f32 is computed here in the same f32 op order,
+//! including TF's summation order for means and standard deviations (see `reduce`).
+
+mod activation;
+pub mod bn;
+mod builtin;
+mod formula;
+mod reduce;
+mod weight;
+
+pub use activation::QuantizedActivation;
+pub use builtin::{MaxQuantizer, StdQuantizer, SCALE_FACTOR_MAX};
+pub use formula::{Extent, LinearQuantizer};
+pub use weight::{
+    integers_of, kmax_for_bits, linear_backward, linear_quantize, quant_stats, QuantStats,
+    Quantized, ScaleFactor, WeightQuantizer,
+};
 
 use serde::{Deserialize, Serialize};
+
+/// The quantizer a spec describes (`max` → `MaxQuantizer`, `max_per_axis` →
+/// `MaxPerAxisQuantizer`, `std`/`std_per_axis` → `StdWeightQuantizer`/`StdPerAxisQuantizer`,
+/// `linear` → a formula `LinearWeightQuantizer`).
+///
+/// Panics if `spec.bits < 2` or if a `linear` formula does not reduce `w`: the front end
+/// rejects both.
+pub fn build(spec: &QuantizerSpec) -> Box<dyn WeightQuantizer> {
+    let bits = spec.bits;
+    match &spec.kind {
+        QuantizerKind::Max => Box::new(MaxQuantizer::new(bits)),
+        QuantizerKind::MaxPerAxis => Box::new(MaxQuantizer::per_axis(bits)),
+        QuantizerKind::Std { threshold } => Box::new(StdQuantizer::new(bits, *threshold)),
+        QuantizerKind::StdPerAxis { threshold } => {
+            Box::new(StdQuantizer::per_axis(bits, *threshold))
+        }
+        QuantizerKind::Linear { scale, per_axis } => {
+            Box::new(LinearQuantizer::new(bits, scale.clone(), *per_axis))
+        }
+    }
+}
 
 /// A weight quantizer as the user wrote it: its kind and bit-width.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -56,6 +102,7 @@ pub enum ScaleExpr {
     Clip(Box<ScaleExpr>, Box<ScaleExpr>, Box<ScaleExpr>),
 }
 
+/// A binary arithmetic operator of a scale formula.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum BinOp {
     Add,
@@ -64,6 +111,7 @@ pub enum BinOp {
     Div,
 }
 
+/// A one-argument function of a scale formula.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ScaleFn {
     Max,
@@ -76,6 +124,8 @@ pub enum ScaleFn {
 }
 
 impl ScaleFn {
+    /// Whether the function reduces (`max`, `min`, `mean`, `std`) rather than acting
+    /// elementwise (`abs`, `sqrt`).
     pub fn is_reduction(self) -> bool {
         matches!(
             self,
@@ -84,7 +134,8 @@ impl ScaleFn {
     }
 }
 
-/// A quantized activation as the user wrote it (or as `quantize(...)` produced it).
+/// A quantized activation as the user wrote it (or as `quantize(...)` produced it). Its
+/// bit-width is at least 1 (checked by the front end).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum ActivationSpec {
     /// `QuantizedReLU(bitwidth, max_value)`; `None` means the default `2^bits - 1`.
