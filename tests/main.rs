@@ -14,3 +14,5 @@ mod roundtrip;
 mod summary;
 /// Golden diagnostics: `tests/ui/**/NAME.q` rendered to `NAME.stderr` (`BLESS=1` rewrites).
 mod ui;
+/// `qnnc init` and the weights loader.
+mod weights;
