@@ -18,6 +18,9 @@ pub enum Error {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Weights(#[from] crate::params::WeightsError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Pass(#[from] crate::passes::PassError),
 }
 
 impl Error {

@@ -1,9 +1,11 @@
 //! The `qnnc` command line: argument parsing only. Every command lives in `qnnc::commands`.
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use qnnc::commands::{self, Common};
 use qnnc::diag::MessageFormat;
 use qnnc::driver::{self, CliError};
+use qnnc::ir::QuantizeSpec;
+use qnnc::passes::{Dump, PassName, PassOptions};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -18,6 +20,49 @@ struct Cli {
     command: Command,
 }
 
+/// Options of the commands that transform a model with its weights.
+#[derive(Args, Clone)]
+struct PassArgs {
+    /// Raise every batch-norm gamma to at least this value first (akida_models' gamma
+    /// constraint, applied once).
+    #[arg(long, value_name = "G", value_parser = positive_float)]
+    gamma_min: Option<f64>,
+    /// Quantize as `quantize(weights: W, activations: A, input_weights: IW)` would, instead of
+    /// the model's own `quantize(...)` statement.
+    #[arg(long, value_name = "W,A[,IW]", value_parser = qnnc::passes::parse_quantize_arg)]
+    quantize: Option<QuantizeSpec>,
+    /// Write the IR as RON after these passes (comma-separated).
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "PASS")]
+    dump_after: Vec<PassName>,
+    /// Where `--dump-after` writes its files.
+    #[arg(long, default_value = ".", value_name = "DIR")]
+    dump_dir: PathBuf,
+}
+
+impl PassArgs {
+    fn options(&self) -> PassOptions {
+        PassOptions {
+            gamma_min: self.gamma_min,
+            quantize: self.quantize.clone(),
+            no_fold_bn: false,
+        }
+    }
+
+    fn dump(&self) -> Dump {
+        Dump {
+            after: self.dump_after.clone(),
+            dir: self.dump_dir.clone(),
+        }
+    }
+}
+
+fn positive_float(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
+        _ => Err(format!("expected a positive number, found `{s}`")),
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Report every problem of a model file (exit 0 when there is no error).
@@ -30,6 +75,25 @@ enum Command {
         /// The model to check the weights against when the file defines several.
         #[arg(long = "model")]
         model_name: Option<String>,
+    },
+    /// Quantize a model's weights as `cnn2snn.quantize` does: batch norms folded, then per
+    /// quantized kernel `LAYER/VAR_q` (discretized floats), `_int` (integers) and `_sf` (scale
+    /// factors), with a per-layer report.
+    Quantize {
+        model: PathBuf,
+        /// The float weights (`.npz`).
+        #[arg(long)]
+        weights: PathBuf,
+        /// The `.npz` to write; without it, only the report is printed.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        #[arg(long = "model")]
+        model_name: Option<String>,
+        /// Do not fold batch norms (cnn2snn `fold_BN=False`).
+        #[arg(long)]
+        no_fold_bn: bool,
+        #[command(flatten)]
+        passes: PassArgs,
     },
     /// Write initial weights with Keras' default initialisers (glorot-uniform kernels, zero
     /// biases, batch norm gamma 1, beta 0, moving mean 0, moving variance 1).
@@ -79,6 +143,27 @@ fn main() -> ExitCode {
                 model,
                 model_name,
                 weights,
+            },
+            &common,
+        ),
+        Command::Quantize {
+            model,
+            weights,
+            output,
+            model_name,
+            no_fold_bn,
+            passes,
+        } => commands::quantize::run(
+            &commands::quantize::QuantizeOptions {
+                model,
+                model_name,
+                weights,
+                output,
+                passes: PassOptions {
+                    no_fold_bn,
+                    ..passes.options()
+                },
+                dump: passes.dump(),
             },
             &common,
         ),

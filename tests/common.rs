@@ -73,3 +73,66 @@ pub fn check_golden(path: &Path, actual: &str) -> Result<(), String> {
     }
     Err(diff)
 }
+
+/// Reads a reference `.npz` from `tests/data`.
+pub fn reference(name: &str) -> qnnc::io::ArrayMap {
+    qnnc::io::read_npz(&root().join("tests/data").join(name))
+        .unwrap_or_else(|e| panic!("reference `{name}`: {e}"))
+}
+
+/// The float32 array `key` of a map, panicking with the key when absent or of another type.
+pub fn f32_array(map: &qnnc::io::ArrayMap, key: &str) -> ndarray::ArrayD<f32> {
+    match map.get(key) {
+        Some(qnnc::io::Array::F32(a)) => a.clone(),
+        Some(other) => panic!("`{key}` is {}, not float32", other.dtype().name()),
+        None => panic!("no `{key}` among {:?}", map.keys().collect::<Vec<_>>()),
+    }
+}
+
+/// Any integer array `key` of a map, as i64.
+pub fn int_array(map: &qnnc::io::ArrayMap, key: &str) -> ndarray::ArrayD<i64> {
+    use qnnc::io::Array;
+    match map.get(key) {
+        Some(Array::I8(a)) => a.mapv(i64::from),
+        Some(Array::U8(a)) => a.mapv(i64::from),
+        Some(Array::I32(a)) => a.mapv(i64::from),
+        Some(Array::I64(a)) => a.clone(),
+        Some(other) => panic!("`{key}` is {}, not an integer array", other.dtype().name()),
+        None => panic!("no `{key}` among {:?}", map.keys().collect::<Vec<_>>()),
+    }
+}
+
+/// Writes the reference weights `PREFIX__layer__var` of `map` as a qnnc weights file
+/// (`layer/var`), renaming layers with `rename`.
+pub fn reference_weights(
+    map: &qnnc::io::ArrayMap,
+    prefix: &str,
+    rename: &dyn Fn(&str) -> String,
+    path: &Path,
+) {
+    let mut out = qnnc::io::ArrayMap::new();
+    for (k, v) in map {
+        let Some(rest) = k.strip_prefix(&format!("{prefix}__")) else {
+            continue;
+        };
+        let Some((layer, var)) = rest.split_once("__") else {
+            continue;
+        };
+        out.insert(format!("{}/{var}", rename(layer)), v.clone());
+    }
+    assert!(!out.is_empty(), "no `{prefix}__*` arrays");
+    qnnc::io::write_npz(path, &out).unwrap();
+}
+
+/// Bitwise equality of two f32 arrays, with the first difference on failure.
+pub fn assert_bits_eq(what: &str, a: &ndarray::ArrayD<f32>, b: &ndarray::ArrayD<f32>) {
+    assert_eq!(a.shape(), b.shape(), "{what}: shapes differ");
+    if let Some((i, (x, y))) = a
+        .iter()
+        .zip(b.iter())
+        .enumerate()
+        .find(|(_, (x, y))| x.to_bits() != y.to_bits())
+    {
+        panic!("{what}: element {i} differs: {x:e} vs {y:e}");
+    }
+}

@@ -4,6 +4,8 @@
 mod common;
 /// File formats and safe output: npy/npz/IDX readers and writers, atomic writes, the budget.
 mod io;
+/// `qnnc quantize` end to end: folding, gamma clamping, quantizers, against the references.
+mod passes;
 /// Quantizers, activations and BN folding against the CNN2SNN reference outputs.
 mod quant;
 /// No input makes the front end panic (proptest over random and mutated text).

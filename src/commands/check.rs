@@ -20,10 +20,23 @@ pub fn run(opts: &CheckOptions, common: &Common) -> Result<(), CliError> {
     if !front.has_errors() {
         if let Some(w) = &opts.weights {
             let model = front.select_model(opts.model_name.as_deref())?.clone();
-            let (_, problems) = crate::params::load(w, &model)?;
+            let (params, problems) = crate::params::load(w, &model)?;
             front
                 .diagnostics
                 .extend(problems.into_iter().map(crate::Error::from));
+            // With valid weights, what `cnn2snn.quantize` would refuse (folding, bit-widths).
+            if let Some(params) = params {
+                let opts = crate::passes::PassOptions::default();
+                let pipeline = crate::passes::Pipeline::quantized(&model, &opts);
+                let mut graph = crate::passes::Graph {
+                    model,
+                    params: Some(params),
+                };
+                let report = crate::passes::run(&mut graph, &pipeline, &opts, &Default::default())?;
+                front
+                    .diagnostics
+                    .extend(report.diagnostics.into_iter().map(crate::Error::from));
+            }
         }
     }
     emit(&front.src, &front.diagnostics, common);

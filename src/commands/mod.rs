@@ -5,6 +5,7 @@
 pub mod check;
 pub mod fmt;
 pub mod init;
+pub mod quantize;
 pub mod summary;
 
 use crate::diag::{MessageFormat, RenderOptions};
@@ -48,4 +49,74 @@ pub fn load_model_file(path: &Path, common: &Common) -> Result<Frontend, CliErro
         )));
     }
     Ok(front)
+}
+
+/// A model file, the model chosen in it, and its checked weights.
+pub struct Loaded {
+    pub front: Frontend,
+    pub model: crate::ir::Model,
+    pub params: crate::params::Params,
+}
+
+/// Reads a model file and its weights, prints every diagnostic, and fails on an error.
+pub fn load_with_weights(
+    model_path: &Path,
+    model_name: Option<&str>,
+    weights: &Path,
+    common: &Common,
+) -> Result<Loaded, CliError> {
+    let src = driver::read_source(model_path)?;
+    let mut front = driver::frontend(src);
+    let mut selected = None;
+    let mut params = None;
+    if !front.has_errors() {
+        let model = front.select_model(model_name)?.clone();
+        let (p, problems) = crate::params::load(weights, &model)?;
+        front
+            .diagnostics
+            .extend(problems.into_iter().map(crate::Error::from));
+        selected = Some(model);
+        params = p;
+    }
+    emit(&front.src, &front.diagnostics, common);
+    if front.has_errors() {
+        return Err(CliError::Reported(format!(
+            "`{}` has errors",
+            front.src.name()
+        )));
+    }
+    front.diagnostics.clear();
+    Ok(Loaded {
+        front,
+        model: selected.expect("no errors, so a model was selected"),
+        params: params.expect("no errors, so the weights were read"),
+    })
+}
+
+/// Runs a pass pipeline, prints its diagnostics, and fails on an error.
+pub fn run_passes(
+    src: &crate::source::SourceFile,
+    graph: &mut crate::passes::Graph,
+    pipeline: &crate::passes::Pipeline,
+    opts: &crate::passes::PassOptions,
+    dump: &crate::passes::Dump,
+    common: &Common,
+) -> Result<(), CliError> {
+    let report = crate::passes::run(graph, pipeline, opts, dump)?;
+    let diags: Vec<crate::Error> = report
+        .diagnostics
+        .into_iter()
+        .map(crate::Error::from)
+        .collect();
+    emit(src, &diags, common);
+    for (pass, path) in &report.dumps {
+        eprintln!("wrote the IR after `{pass}` to `{}`", path.display());
+    }
+    if diags.iter().any(crate::Error::is_error) {
+        return Err(CliError::Reported(format!(
+            "`{}` cannot be transformed",
+            src.name()
+        )));
+    }
+    Ok(())
 }

@@ -76,6 +76,41 @@ pub struct PassOptions {
     pub no_fold_bn: bool,
 }
 
+/// Parses `--quantize W,A[,IW]` (the arguments of a `quantize(...)` statement).
+pub fn parse_quantize_arg(text: &str) -> Result<QuantizeSpec, String> {
+    let parts: Vec<&str> = text.split(',').map(str::trim).collect();
+    if !(2..=3).contains(&parts.len()) {
+        return Err(format!(
+            "expected `WEIGHTS,ACTIVATIONS[,INPUT_WEIGHTS]` bit-widths like `4,4,8`, found `{text}`"
+        ));
+    }
+    let mut bits = Vec::new();
+    for p in &parts {
+        let b: u32 = p
+            .parse()
+            .map_err(|_| format!("`{p}` is not a bit-width (an integer from 0 to 32)"))?;
+        if b > 32 {
+            return Err(format!(
+                "`{p}` is not a bit-width (an integer from 0 to 32)"
+            ));
+        }
+        bits.push(b);
+    }
+    let (weights, activations) = (bits[0], bits[1]);
+    let input_weights = bits.get(2).copied().unwrap_or(weights);
+    if weights == 1 || input_weights == 1 {
+        return Err(
+            "weights take 0 (float) or at least 2 bits; CNN2SNN rejects 1-bit weights".to_string(),
+        );
+    }
+    Ok(QuantizeSpec {
+        weights,
+        activations,
+        input_weights,
+        span: crate::source::Span::default(),
+    })
+}
+
 /// An ordered list of passes.
 #[derive(Clone, Debug)]
 pub struct Pipeline {
@@ -200,7 +235,9 @@ fn run_one(g: &mut Graph, pass: PassName, opts: &PassOptions, diags: &mut Vec<Pa
 
 /// The model as pretty RON (spans left out).
 pub fn to_ron(model: &Model) -> String {
-    let config = ron::ser::PrettyConfig::new().indentor("  ".to_string());
+    let config = ron::ser::PrettyConfig::new()
+        .indentor("  ".to_string())
+        .compact_arrays(true);
     let mut s = ron::ser::to_string_pretty(model, config).expect("an IR model serializes");
     s.push('\n');
     s
