@@ -36,6 +36,7 @@ pub mod io;
 pub mod ir;
 pub mod params;
 pub mod passes;
+pub mod plot;
 pub mod quant;
 pub mod source;
 pub mod syntax;

@@ -95,6 +95,32 @@ enum Command {
         #[command(flatten)]
         passes: PassArgs,
     },
+    /// Draw a layer's float weights beside their quantized values (the CNN2SNN tutorial's
+    /// histogram), to SVG or PNG.
+    Hist {
+        model: PathBuf,
+        #[arg(long)]
+        weights: PathBuf,
+        /// The layer whose kernel to plot.
+        #[arg(long)]
+        layer: String,
+        /// Which kernel (`kernel`, `depthwise_kernel`, `pointwise_kernel`).
+        #[arg(long)]
+        variable: Option<String>,
+        /// Another quantizer to try: a call like `"max(bits: 4)"` or a quantizer of the file.
+        #[arg(long)]
+        quantizer: Option<String>,
+        /// The figure (`.svg` or `.png`).
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Number of histogram bins.
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10000))]
+        bins: u32,
+        #[arg(long = "model")]
+        model_name: Option<String>,
+        #[command(flatten)]
+        passes: PassArgs,
+    },
     /// Write initial weights with Keras' default initialisers (glorot-uniform kernels, zero
     /// biases, batch norm gamma 1, beta 0, moving mean 0, moving variance 1).
     Init {
@@ -164,6 +190,30 @@ fn main() -> ExitCode {
                     ..passes.options()
                 },
                 dump: passes.dump(),
+            },
+            &common,
+        ),
+        Command::Hist {
+            model,
+            weights,
+            layer,
+            variable,
+            quantizer,
+            output,
+            bins,
+            model_name,
+            passes,
+        } => commands::hist::run(
+            &commands::hist::HistOptions {
+                model,
+                model_name,
+                weights,
+                layer,
+                variable,
+                quantizer,
+                output,
+                bins: bins as usize,
+                passes: passes.options(),
             },
             &common,
         ),

@@ -2,6 +2,8 @@
 
 /// Shared helpers: paths, running the `qnnc` binary.
 mod common;
+/// `qnnc hist` figures.
+mod hist;
 /// File formats and safe output: npy/npz/IDX readers and writers, atomic writes, the budget.
 mod io;
 /// `qnnc quantize` end to end: folding, gamma clamping, quantizers, against the references.

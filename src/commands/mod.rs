@@ -4,6 +4,7 @@
 
 pub mod check;
 pub mod fmt;
+pub mod hist;
 pub mod init;
 pub mod quantize;
 pub mod summary;

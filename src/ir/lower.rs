@@ -74,8 +74,44 @@ pub fn lower(file: &ast::File) -> Lowering {
         .any(|e| e.severity().unwrap_or(miette::Severity::Error) == miette::Severity::Error);
     cx.errs.sort_by_key(|e| first_span(e).start);
     Lowering {
-        module: (!has_error).then_some(Module { models }),
+        module: (!has_error).then(|| Module {
+            models,
+            quantizers: cx
+                .quantizers
+                .iter()
+                .filter_map(|(n, q)| Some((n.clone(), q.spec.clone()?)))
+                .collect(),
+        }),
         diagnostics: cx.errs,
+    }
+}
+
+/// Lowers one quantizer call (`max(bits: 4)`, or a bare name of `named`), as given on the
+/// command line.
+pub fn lower_quantizer(
+    expr: &ast::Expr,
+    named: &BTreeMap<String, QuantizerSpec>,
+) -> Result<QuantizerSpec, Vec<LowerError>> {
+    let mut cx = Cx {
+        errs: Vec::new(),
+        quantizers: named
+            .iter()
+            .map(|(n, q)| {
+                (
+                    n.clone(),
+                    QuantizerEntry {
+                        spec: Some(q.clone()),
+                        name_span: Span::default(),
+                        used: true,
+                    },
+                )
+            })
+            .collect(),
+        limits: Limits::DEFAULT,
+    };
+    match cx.quantizer_arg(expr, "quantizer") {
+        Some(q) if cx.errs.is_empty() => Ok(q.spec),
+        _ => Err(cx.errs),
     }
 }
 

@@ -20,7 +20,7 @@ pub mod summary;
 
 pub use args::did_you_mean;
 pub use error::LowerError;
-pub use lower::{lower, Lowering};
+pub use lower::{lower, lower_quantizer, Lowering};
 pub use shape::Shape;
 
 use crate::quant::{ActivationSpec, QuantizerSpec};
@@ -31,6 +31,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Module {
     pub models: Vec<Model>,
+    /// The file's named quantizers (`quantizer NAME = …`).
+    pub quantizers: std::collections::BTreeMap<String, QuantizerSpec>,
 }
 
 impl Module {

@@ -75,6 +75,7 @@ impl SyntaxError {
 pub(crate) fn describe(rule: Rule) -> Option<&'static str> {
     Some(match rule {
         Rule::file => "a `quantizer` or `model` definition",
+        Rule::call_only => "a call like `max(bits: 4)`",
         Rule::quantizer_def | Rule::kw_quantizer | Rule::model_def | Rule::kw_model => {
             "a `quantizer` or `model` definition"
         }

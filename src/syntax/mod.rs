@@ -16,3 +16,9 @@ pub fn parse(src: &SourceFile) -> Result<ast::File, SyntaxError> {
     let comments = scan::scan(src.text())?;
     parser::parse_file(src.text(), comments)
 }
+
+/// Parses a single call (`max(bits: 4)`), e.g. a quantizer given on the command line.
+pub fn parse_call(src: &SourceFile) -> Result<ast::Call, SyntaxError> {
+    scan::scan(src.text())?;
+    parser::parse_call_only(src.text())
+}

@@ -35,6 +35,19 @@ pub(crate) fn parse_file(text: &str, comments: Vec<Comment>) -> Result<File, Syn
     })
 }
 
+/// Parses a single call, such as a quantizer given on the command line.
+pub(crate) fn parse_call_only(text: &str) -> Result<Call, SyntaxError> {
+    let mut pairs = QParser::parse(Rule::call_only, text).map_err(|e| convert_error(text, e))?;
+    let top = pairs
+        .next()
+        .expect("the `call_only` rule always yields one pair");
+    let inner = top
+        .into_inner()
+        .find(|p| p.as_rule() == Rule::call)
+        .expect("grammar: call_only holds a call");
+    call(inner)
+}
+
 fn unexpected(rule: Rule) -> ! {
     unreachable!("the grammar produced rule {rule:?} where the AST builder does not expect it")
 }

@@ -1,0 +1,100 @@
+//! `qnnc hist`: the tutorial's weight histograms, in SVG and PNG, and its errors.
+
+use crate::common::qnnc;
+
+fn hist(args: &[&str]) -> std::process::Output {
+    let mut all = vec![
+        "hist",
+        "examples/tutorial_custom.q",
+        "--weights",
+        "docs/data/outliers.npz",
+        "--layer",
+        "dense",
+    ];
+    all.extend_from_slice(args);
+    qnnc(&all)
+}
+
+#[test]
+fn outlier_histograms_show_how_many_levels_survive() {
+    let dir = tempfile::tempdir().unwrap();
+    let svg = dir.path().join("max.svg");
+    let out = hist(&["--quantizer", "max(bits: 4)", "-o", svg.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(text.starts_with("<svg"), "an SVG file");
+    // The outliers at 0.5 squeeze the bulk of the weights onto 4 of the 15 levels…
+    assert!(
+        text.contains("max 4-bit (4 distinct values)"),
+        "{text:.300}"
+    );
+    // …while the tutorial's custom quantizer (the layer's own) keeps 12.
+    let png = dir.path().join("custom.png");
+    let out = hist(&["-o", png.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.contains("12 distinct values"), "{stdout}");
+    let bytes = std::fs::read(&png).unwrap();
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    // Same inputs, same bytes.
+    let png2 = dir.path().join("again.png");
+    assert!(hist(&["-o", png2.to_str().unwrap()]).status.success());
+    assert_eq!(bytes, std::fs::read(&png2).unwrap());
+}
+
+#[test]
+fn docs_figures_are_up_to_date() {
+    let dir = tempfile::tempdir().unwrap();
+    for (quantizer, file) in [
+        (Some("max(bits: 4)"), "hist_max.png"),
+        (None, "hist_custom_std.png"),
+    ] {
+        let out_path = dir.path().join(file);
+        let mut args = vec!["-o", out_path.to_str().unwrap()];
+        if let Some(q) = quantizer {
+            args.extend(["--quantizer", q]);
+        }
+        assert!(hist(&args).status.success());
+        let fresh = std::fs::read(&out_path).unwrap();
+        let shipped = std::fs::read(crate::common::root().join("docs").join(file)).unwrap();
+        assert!(
+            fresh == shipped,
+            "docs/{file} is stale: regenerate it with the command in docs/tutorial.md"
+        );
+    }
+}
+
+#[test]
+fn hist_errors_are_clear() {
+    let dir = tempfile::tempdir().unwrap();
+    let png = dir.path().join("x.png");
+    let p = png.to_str().unwrap();
+    let jpg = dir.path().join("x.jpg");
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["--quantizer", "maxx(bits: 4)", "-o", p],
+            "did you mean `max`?",
+        ),
+        (
+            &["--quantizer", "max(bits: 4", "-o", p],
+            "close the call with `)`",
+        ),
+        (&["--variable", "bias", "-o", p], "has no kernel `bias`"),
+        (&["-o", jpg.to_str().unwrap()], "`….svg` or `….png`"),
+    ];
+    for (args, expected) in cases {
+        let out = hist(args);
+        assert_ne!(out.status.code(), Some(0));
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(err.contains(expected), "{args:?}: {err}");
+        assert!(!png.exists(), "nothing is written on error");
+    }
+}
