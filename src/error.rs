@@ -21,6 +21,9 @@ pub enum Error {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Pass(#[from] crate::passes::PassError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Convert(#[from] crate::target::ConvertError),
 }
 
 impl Error {

@@ -40,5 +40,6 @@ pub mod plot;
 pub mod quant;
 pub mod source;
 pub mod syntax;
+pub mod target;
 
 pub use error::Error;

@@ -1,0 +1,165 @@
+//! Conversion errors: what CNN2SNN's `convert` (compatibility checks §9.1 and the mapping of
+//! §7) refuses, located at the layers involved.
+
+use crate::source::Span;
+use miette::Diagnostic;
+use thiserror::Error;
+
+#[derive(Clone, Debug, Error, Diagnostic, PartialEq)]
+pub enum ConvertError {
+    #[error("the first layer `{layer}` must be a `conv2d` on an image with 1 or 3 channels")]
+    #[diagnostic(code(convert::first_layer))]
+    FirstLayer {
+        layer: String,
+        #[label("{found}")]
+        span: Span,
+        found: String,
+        #[help]
+        help: Option<String>,
+    },
+
+    #[error("an activation is required between the neural layers `{first}` and `{second}`")]
+    #[diagnostic(
+        code(convert::missing_activation),
+        help("every Akida layer is a neural layer, an optional pooling and an activation: add a `relu()` (quantized by `quantize(...)`) or a `quantized_relu(...)` between them")
+    )]
+    MissingActivation {
+        first: String,
+        second: String,
+        #[label("`{second}` follows without an activation")]
+        span: Span,
+        #[label("`{first}` has no activation")]
+        previous: Span,
+    },
+
+    #[error("a neural layer is required between the activations `{first}` and `{second}`")]
+    #[diagnostic(
+        code(convert::missing_neural_layer),
+        help("remove one of the activations; each Akida layer has exactly one")
+    )]
+    MissingNeuralLayer {
+        first: String,
+        second: String,
+        #[label("second activation")]
+        span: Span,
+        #[label("first activation")]
+        previous: Span,
+    },
+
+    #[error("the pooling `{layer}` must directly follow a convolution")]
+    #[diagnostic(code(convert::misplaced_pooling))]
+    MisplacedPooling {
+        layer: String,
+        #[label("{detail}")]
+        span: Span,
+        detail: String,
+        #[help]
+        help: Option<String>,
+    },
+
+    #[error("the pooling `{pool}` (padding `{pool_padding}`) must have the same padding as `{conv}` (padding `{conv_padding}`)")]
+    #[diagnostic(
+        code(convert::pooling_padding),
+        help("give both the same `padding:`; Akida pools with the convolution's geometry")
+    )]
+    PoolingPadding {
+        pool: String,
+        conv: String,
+        pool_padding: String,
+        conv_padding: String,
+        #[label("padding `{pool_padding}`")]
+        span: Span,
+        #[label("padding `{conv_padding}`")]
+        conv_span: Span,
+    },
+
+    #[error("a flatten is only supported before a dense layer, and `{layer}` is followed by `{next}`")]
+    #[diagnostic(
+        code(convert::misplaced_flatten),
+        help("flatten right before `dense(...)`, or remove it")
+    )]
+    MisplacedFlatten {
+        layer: String,
+        next: String,
+        #[label("flatten")]
+        span: Span,
+        #[label("not a dense layer")]
+        next_span: Span,
+    },
+
+    #[error("the dense layer `{layer}` must get a vector or a 1×1 image, found {found}")]
+    #[diagnostic(
+        code(convert::dense_input),
+        help("add `flatten()` or `global_avg_pool()` before it")
+    )]
+    DenseInput {
+        layer: String,
+        found: String,
+        #[label("input {found}")]
+        span: Span,
+    },
+
+    #[error("`{layer}` ({class}) comes before the neural layer `{next}`")]
+    #[diagnostic(
+        code(convert::activation_before_neural),
+        help("only ReLUs and quantized activations may precede a neural layer; a softmax can only be last")
+    )]
+    ActivationBeforeNeural {
+        layer: String,
+        class: String,
+        next: String,
+        #[label("{class}")]
+        span: Span,
+        #[label("neural layer after it")]
+        next_span: Span,
+    },
+
+    #[error("`{layer}` ({class}) cannot be converted to Akida")]
+    #[diagnostic(code(convert::unsupported_layer))]
+    Unsupported {
+        layer: String,
+        class: String,
+        #[label("{reason}")]
+        span: Span,
+        reason: String,
+        #[help]
+        help: Option<String>,
+    },
+
+    #[error("the activation bit-width of `{layer}` must be 1, 2 or 4, found {bits}")]
+    #[diagnostic(
+        code(convert::activation_bits),
+        help("Akida 1.0 fires 1-, 2- or 4-bit spikes: use `activations: 4` (or 2, 1)")
+    )]
+    ActivationBits {
+        layer: String,
+        bits: u32,
+        #[label("{bits}-bit activation")]
+        span: Span,
+    },
+
+    #[error("the weight bit-width of `{layer}` must be 2, 4 or 8, found {bits}")]
+    #[diagnostic(
+        code(convert::weight_bits),
+        help("CNN2SNN converts 2-, 4- or 8-bit weights (only the first layer takes other widths)")
+    )]
+    WeightBits {
+        layer: String,
+        bits: u32,
+        #[label("{bits}-bit weights")]
+        span: Span,
+    },
+
+    #[error("the depthwise and pointwise quantizers of `{layer}` must have the same bit-width ({dw} and {pw})")]
+    #[diagnostic(
+        code(convert::separable_bits),
+        help("give `quantizer_dw` the bit-width of `quantizer`")
+    )]
+    SeparableBits {
+        layer: String,
+        dw: u32,
+        pw: u32,
+        #[label("{dw}-bit depthwise, {pw}-bit pointwise")]
+        span: Span,
+    },
+}
