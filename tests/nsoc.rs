@@ -5,6 +5,7 @@
 use ndarray::{Array4, ArrayD, Ix4};
 use ndarray_npy::NpzReader;
 use proptest::prelude::*;
+use qnnc::backend::nsoc::akida;
 use qnnc::backend::nsoc::format::{self, FormatError, HEADER_LEN};
 use qnnc::backend::nsoc::geometry::Axis;
 use qnnc::backend::nsoc::sim::activation::{activation_level, ceil_div, dequantize, step_units};
@@ -389,6 +390,17 @@ fn separable_model_matches_akida_bit_for_bit() {
 }
 
 #[test]
+fn akida_json_import_matches_the_npz_dump() {
+    for model in TOY_VARIANTS.iter().chain([&SEPARABLE]) {
+        let json = std::fs::read_to_string(data_dir().join(format!("{model}_akida.json"))).unwrap();
+        let imported = akida::program_from_json(&json, model, model.as_bytes()).unwrap();
+        assert_eq!(imported, Reference::load(model).program, "{model}");
+    }
+    let err = akida::program_from_json(r#"{"IP version": "v2"}"#, "m", b"").unwrap_err();
+    assert_eq!(err.to_string(), "ip version `v2` is not supported");
+}
+
+#[test]
 fn oracle_matches_akida_reference() {
     for model in TOY_VARIANTS.iter().chain([&SEPARABLE]) {
         let mut r = Reference::load(model);
@@ -495,6 +507,14 @@ fn recipes() -> Vec<Recipe> {
             ],
         ),
         recipe(
+            "summed_wide_rows",
+            Dims::new(16, 16, 1),
+            vec![
+                LayerSpec::conv("in", InputConvolutional, 8, 3).pooled(Pooling::GlobalAverage),
+                LayerSpec::dense("fc", 6),
+            ],
+        ),
+        recipe(
             "activation_last",
             Dims::new(6, 6, 3),
             vec![
@@ -515,7 +535,7 @@ fn simulator_matches_oracle_on_synthetic_programs() {
             };
             let mut program = recipe.build().unwrap();
             program.layers[0].padding_value = (seed * 97) as u8;
-            let images = recipe.random_images(5, 100 + seed);
+            let images = recipe.random_images(11, 100 + seed);
             let image_len = program.input.elements() as usize;
             let expected: Vec<Vec<Vec<i64>>> = images
                 .as_slice()

@@ -7,9 +7,11 @@
 //! - [`format`]: the versioned `.nsoc` binary file (see `docs/nsoc-format.md`).
 //! - [`sim`]: the bit-exact integer simulator (Akida `forward` / `predict`).
 //! - [`synth`]: synthetic programs with calibrated thresholds, for benchmarks and tests.
+//! - [`akida`]: import of models converted by BrainChip's flow (`Model.to_json()` dumps).
 //!
 //! The emitter (IR → [`Program`]) lives elsewhere; everything here works on a [`Program`] alone.
 
+pub mod akida;
 pub mod format;
 pub mod geometry;
 pub mod program;
