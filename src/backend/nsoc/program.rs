@@ -404,6 +404,18 @@ impl Layer {
         self.weights.len() + self.weights_pw.len()
     }
 
+    /// Multiply-accumulates of one inference (depthwise plus pointwise for separable layers).
+    pub fn mac_count(&self) -> u64 {
+        let pixels = self.conv_dims().map_or(0, |d| d.pixels());
+        match self.kind {
+            LayerKind::FullyConnected => self.weights.len() as u64,
+            LayerKind::SeparableConvolutional => {
+                pixels * (self.weights.len() + self.weights_pw.len()) as u64
+            }
+            _ => pixels * self.weights.len() as u64,
+        }
+    }
+
     /// Geometry of the convolution along height and width, before pooling.
     pub fn conv_axes(&self) -> Option<[Axis; 2]> {
         let h = Axis::new(

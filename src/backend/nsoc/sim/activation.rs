@@ -6,6 +6,8 @@
 //! comparisons only: level `n ≥ 1` is reached exactly when `P > threshold + floor((n − 1)·k /
 //! 2^act_bits)`, because for an integer `d`, `d·2^b > (n − 1)·k` ⟺ `d > floor((n − 1)·k / 2^b)`.
 
+use super::kernels::{count_above, Isa};
+
 /// Clamp for `k`. Potentials and thresholds are `i32`, so `|P − threshold|·2^4 < 2^37`: once
 /// `k ≥ 2^40` every positive difference gives level 1 and every other one level 0, exactly as
 /// the unclamped `k` does. The clamp only keeps the arithmetic inside `i64`.
@@ -49,63 +51,59 @@ pub fn dequantize(p: i32, threshold: i32, act_step: f32) -> f32 {
     (i64::from(p) - i64::from(threshold)) as f32 / act_step
 }
 
-/// Per-channel level boundaries: `level(P) = #{n ∈ 1..=L : P > bound[n − 1][channel]}`.
+/// Per-channel level boundaries: `level(P) = #{n ∈ 1..=L : P > bound(n, channel)}`.
 #[derive(Clone, Debug)]
 pub struct Boundaries {
     /// Highest level `L = 2^act_bits − 1`.
     levels: usize,
-    /// Channels per row of `bounds` (the real channels first, then padding).
-    stride: usize,
-    /// `levels` rows of `stride` thresholds, non-decreasing down each column.
-    bounds: Vec<i32>,
+    /// For each group of 8 channels, `levels` rows of 8 bounds (non-decreasing down the rows);
+    /// padding channels never fire.
+    chunks: Vec<[i32; 8]>,
 }
 
 impl Boundaries {
-    /// Boundaries for each channel's `(threshold, act_step)`, rows padded to `stride` lanes
-    /// (padding lanes never fire).
-    pub fn new(thresholds: &[i32], act_steps: &[f32], act_bits: u8, stride: usize) -> Boundaries {
+    /// Boundaries for each channel's `(threshold, act_step)`.
+    pub fn new(thresholds: &[i32], act_steps: &[f32], act_bits: u8) -> Boundaries {
         assert_eq!(
             thresholds.len(),
             act_steps.len(),
             "one act_step per threshold"
         );
-        assert!(
-            stride >= thresholds.len(),
-            "boundary rows narrower than the layer"
-        );
         let levels = (1usize << act_bits) - 1;
-        let mut bounds = vec![i32::MAX; levels * stride];
+        let groups = thresholds.len().div_ceil(8);
+        let mut chunks = vec![[i32::MAX; 8]; groups * levels];
         for (c, (&t, &step)) in thresholds.iter().zip(act_steps).enumerate() {
             let k = step_units(step);
             for n in 0..levels {
                 let offset = (n as i64 * k) >> act_bits; // floor, both factors non-negative
-                let bound = i64::from(t) + offset;
-                bounds[n * stride + c] = bound.min(i64::from(i32::MAX)) as i32;
+                let bound = (i64::from(t) + offset).min(i64::from(i32::MAX));
+                chunks[(c / 8) * levels + n][c % 8] = bound as i32;
             }
         }
-        Boundaries {
-            levels,
-            stride,
-            bounds,
-        }
+        Boundaries { levels, chunks }
     }
 
-    /// Writes the levels of `potentials[..out.len()]` into `out`.
+    /// Writes the levels of `potentials[..out.len()]` into `out`, eight channels at a time
+    /// (`potentials` holds the padded row: at least `out.len()` rounded up to 8 values).
     ///
     /// Exact for `potentials > i32::MIN`, which validated programs guarantee (`|P| ≤ i32::MAX`).
     #[inline(always)]
-    pub fn apply(&self, potentials: &[i32], out: &mut [u8]) {
+    pub fn apply<L: Copy + From<u8>>(&self, isa: Isa, potentials: &[i32], out: &mut [L]) {
         let channels = out.len();
         assert!(
-            potentials.len() >= channels && channels <= self.stride,
+            potentials.len() >= channels.div_ceil(8) * 8
+                && channels.div_ceil(8) * self.levels <= self.chunks.len(),
             "activation row of {} potentials for {channels} channels",
             potentials.len()
         );
-        let potentials = &potentials[..channels];
-        out.fill(0);
-        for row in self.bounds.chunks_exact(self.stride).take(self.levels) {
-            for ((o, &p), &b) in out.iter_mut().zip(potentials).zip(&row[..channels]) {
-                *o += u8::from(p > b);
+        for ((levels, p), bounds) in out
+            .chunks_mut(8)
+            .zip(potentials.chunks_exact(8))
+            .zip(self.chunks.chunks_exact(self.levels))
+        {
+            let count = count_above(isa, p.try_into().expect("8 lanes"), bounds);
+            for (o, &n) in levels.iter_mut().zip(&count) {
+                *o = L::from(n as u8);
             }
         }
     }
@@ -127,17 +125,19 @@ mod tests {
         let steps = [0.0625f32, 0.9, 1.0, 13.999999, 14.03, 37.5, 1.0e9];
         let thresholds = [-7, 0, 3, 100, -1000, 5, 0];
         for bits in [1u8, 2, 4] {
-            let b = Boundaries::new(&thresholds, &steps, bits, 8);
-            for p in -3000..3000 {
-                let row = [p; 8];
-                let mut out = [0u8; 7];
-                b.apply(&row, &mut out);
-                for c in 0..7 {
-                    assert_eq!(
-                        out[c],
-                        activation_level(p, thresholds[c], steps[c], bits),
-                        "p {p} channel {c} bits {bits}"
-                    );
+            let b = Boundaries::new(&thresholds, &steps, bits);
+            for isa in [Isa::Portable, Isa::detect()] {
+                for p in -3000..3000 {
+                    let row = [p; 8];
+                    let mut out = [0u8; 7];
+                    b.apply(isa, &row, &mut out);
+                    for c in 0..7 {
+                        assert_eq!(
+                            out[c],
+                            activation_level(p, thresholds[c], steps[c], bits),
+                            "p {p} channel {c} bits {bits} {isa:?}"
+                        );
+                    }
                 }
             }
         }

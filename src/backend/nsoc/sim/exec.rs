@@ -1,20 +1,35 @@
-//! The prepared form of a program and the per-image execution loop.
+//! The prepared form of a program and its execution on a group of images.
 //!
-//! Preparation turns each layer into a matrix product: convolutions become patch rows
-//! (im2col) times the unflipped kernel, separable layers a depthwise pass whose rows feed the
-//! pointwise product, fully-connected layers one row of levels times weights whose rows were
-//! permuted from Akida's `c·(H·W) + w·H + h` order to our NHWC order. Global average pooling
-//! (a sum over pixels, spec §8) is pushed before the product, which is linear: the rows are
-//! summed first and multiplied once.
+//! Preparation turns each layer into one matrix product `A·B`:
+//! - convolutions: a row of `A` per output pixel holds its input patch, `B` is the kernel in
+//!   patch order (unflipped for Convolutional, whose kernel Akida stores flipped). The rows are
+//!   never copied out (implicit im2col): the GEMM reads each kernel row of a patch straight from
+//!   the input, after SAME borders were materialised in a padded copy;
+//! - separable layers: a row per output pixel holds the depthwise result, `B` the pointwise
+//!   kernel;
+//! - fully-connected layers: one row per image, read in place, `B` the weights with rows
+//!   permuted from Akida's `c·(H·W) + w·H + h` order to our NHWC order;
+//! - global average pooling (a sum over pixels, spec §8) is pushed before the product, which is
+//!   linear: each image's pixel rows are summed into one row, multiplied once.
 //!
-//! Exactness: every potential is a sum of integer products. Validation proved `Σ|terms| ≤
-//! i32::MAX` for every potential, so no partial sum overflows in any order; where a summed row
-//! meets an all-zero weight row its value is irrelevant, so those sums use wrapping adds.
+//! Images run in groups of [`GROUP`], layer by layer: the rows of all images of a group go
+//! through one product, so each weight is loaded once per group rather than once per image.
+//!
+//! Exactness: every potential is a sum of integer products, and validation proved `Σ|terms| ≤
+//! i32::MAX` for each, so no partial sum overflows in any order. `A` is held in i16 (for the
+//! `pmaddwd` GEMM) whenever the bounds prove its values fit, else in i32 (row kernel); sums
+//! whose final value is proven to fit are computed with wrapping arithmetic, which is exact
+//! modulo 2^16 (or 2^32) and therefore exact.
 
 use super::activation::Boundaries;
-use super::kernels::{gemm, round_up, rows_gemm, Isa, PackedB, RowsB, MR};
+use super::kernels::{gemm, round_up, rows_gemm, ARows, Isa, PackedB, RowsB};
 use crate::backend::nsoc::geometry::Axis;
 use crate::backend::nsoc::program::{Dims, Layer, LayerKind, Pooling, Program};
+
+/// Images processed together.
+pub(super) const GROUP: usize = 8;
+/// Spare values after every input buffer: row reads may run one value past a window.
+const SLACK: usize = 16;
 
 /// A program ready to run: one [`Step`] per layer plus the scratch sizes it needs.
 #[derive(Clone, Debug)]
@@ -34,7 +49,7 @@ pub(super) struct Step {
     pub output: Dims,
     source: Source,
     matmul: Matmul,
-    /// Whether the rows of `A` are summed over pixels first (global average pooling).
+    /// Whether each image's rows are summed into one (global average pooling).
     summed: bool,
     max_pool: Option<MaxPool>,
     finish: Finish,
@@ -43,19 +58,33 @@ pub(super) struct Step {
 /// Where the rows of `A` come from.
 #[derive(Clone, Debug)]
 enum Source {
-    /// Convolution patches of the input, `pad` filling SAME borders.
-    Patches { window: Window, pad: u8 },
+    /// Convolution patches of the input; `pad` fills SAME borders.
+    Patches {
+        window: Window,
+        pad: i16,
+        /// Padded copy geometry, when the window crosses the borders.
+        padded: Option<Padded>,
+        /// Start of each conv pixel's patch within one (padded) image.
+        pixel_offsets: Vec<usize>,
+    },
     /// Depthwise convolution (unflipped kernel, `[tap][channel]`).
-    Depthwise { window: Window, kernel: Vec<i32> },
+    Depthwise { window: Window, kernel: Vec<i16> },
     /// The whole input as one row.
     Flat,
 }
 
+/// An input image with its SAME borders materialised.
+#[derive(Clone, Copy, Debug)]
+struct Padded {
+    height: usize,
+    width: usize,
+}
+
 #[derive(Clone, Debug)]
 enum Matmul {
-    /// Register-tiled i16 GEMM (rows of `A` fit i16).
+    /// Register-tiled i16 GEMM (values of `A` fit i16).
     Packed(PackedB),
-    /// Zero-skipping i32 row product.
+    /// i32 row product.
     Rows(RowsB),
 }
 
@@ -67,10 +96,17 @@ impl Matmul {
         }
     }
 
-    /// Values per row of `A`.
+    fn row_multiple(&self) -> usize {
+        match self {
+            Matmul::Packed(b) => b.row_multiple(),
+            Matmul::Rows(_) => 1,
+        }
+    }
+
+    /// Values per explicit row of `A`.
     fn depth(&self) -> usize {
         match self {
-            Matmul::Packed(b) => 2 * b.k2(),
+            Matmul::Packed(b) => b.run_len(),
             Matmul::Rows(b) => b.depth(),
         }
     }
@@ -98,16 +134,17 @@ enum Finish {
     Potentials,
 }
 
-/// Largest buffers any step needs.
+/// Largest buffers any step needs, for a whole group.
 #[derive(Clone, Copy, Debug, Default)]
 struct Sizes {
+    input: usize,
     levels: usize,
+    padded: usize,
+    offsets: usize,
     a16: usize,
     a32: usize,
     acc: usize,
     pooled: usize,
-    channels: usize,
-    row: usize,
     potentials: usize,
 }
 
@@ -120,7 +157,10 @@ impl Plan {
             .enumerate()
             .map(|(i, layer)| Step::new(layer, program.max_input(i)))
             .collect();
-        let mut sizes = Sizes::default();
+        let mut sizes = Sizes {
+            input: GROUP * program.input.elements() as usize,
+            ..Sizes::default()
+        };
         for step in &steps {
             step.grow(&mut sizes);
         }
@@ -155,6 +195,30 @@ fn tap(layer: &Layer, i: usize, j: usize, flip: bool) -> usize {
     }
 }
 
+/// Patch geometry: the padded copy (if the window crosses a border) and each conv pixel's
+/// patch start within one image.
+fn patch_layout(layer: &Layer, window: &Window, conv: Dims) -> (Option<Padded>, Vec<usize>) {
+    let (h, w, c) = (
+        layer.input_dims.height as usize,
+        layer.input_dims.width as usize,
+        layer.input_dims.channels as usize,
+    );
+    let pads = [window.rows, window.cols].map(|a| (a.pad_before + a.pad_after) as usize);
+    let padded = (pads != [0, 0]).then(|| Padded {
+        height: h + pads[0],
+        width: w + pads[1],
+    });
+    let row_len = padded.map_or(w, |p| p.width);
+    let [sh, sw] = window.strides;
+    let mut offsets = Vec::with_capacity(conv.pixels() as usize);
+    for y in 0..conv.height as usize {
+        for x in 0..conv.width as usize {
+            offsets.push((y * sh * row_len + x * sw) * c);
+        }
+    }
+    (padded, offsets)
+}
+
 impl Step {
     fn new(layer: &Layer, max_input: u32) -> Step {
         let input = layer.input_dims;
@@ -162,72 +226,78 @@ impl Step {
         let c = input.channels as usize;
         let f = layer.filters() as usize;
         let summed = layer.pooling == Pooling::GlobalAverage;
+        // Largest |value| of A: one pixel's, times the pixels when they are summed.
+        let rows_summed = if summed { conv.pixels() } else { 1 };
+        let fits_i16 = |bound: u64| bound <= i16::MAX as u64;
         let (source, matmul) = match layer.kind {
             LayerKind::InputConvolutional | LayerKind::Convolutional => {
                 // Akida holds convolution kernels flipped (a true convolution), the input
                 // convolution's as is (a cross-correlation): unflip into patch order.
                 let flip = layer.kind == LayerKind::Convolutional;
                 let [kh, kw] = layer.kernel.map(|k| k as usize);
-                let depth = kh * kw * c;
-                let entry = |k: usize, col: usize| {
+                let weight = |k: usize, col: usize| {
                     let (t, ch) = (k / c, k % c);
-                    let src = tap(layer, t / kw, t % kw, flip);
-                    layer.weights[(src * c + ch) * f + col]
+                    layer.weights[(tap(layer, t / kw, t % kw, flip) * c + ch) * f + col]
                 };
-                let matmul = if summed {
-                    Matmul::Rows(RowsB::new(depth, f, entry))
-                } else {
-                    Matmul::Packed(PackedB::new(depth, f, entry))
+                let bound = rows_summed * u64::from(max_input);
+                let matmul = match (fits_i16(bound), summed) {
+                    // One run per kernel row, read in place.
+                    (true, false) => Matmul::Packed(PackedB::new(kh, kw * c, f, |s, t, col| {
+                        weight(s * kw * c + t, col)
+                    })),
+                    (true, true) => Matmul::Packed(PackedB::matrix(kh * kw * c, f, weight)),
+                    (false, _) => Matmul::Rows(RowsB::new(kh * kw * c, f, weight)),
                 };
-                let pad = layer.padding_value;
-                (
-                    Source::Patches {
-                        window: window(layer),
-                        pad,
-                    },
-                    matmul,
-                )
+                let window = window(layer);
+                let (padded, pixel_offsets) = patch_layout(layer, &window, conv);
+                let source = Source::Patches {
+                    window,
+                    pad: i16::from(layer.padding_value),
+                    padded,
+                    pixel_offsets,
+                };
+                (source, matmul)
             }
             LayerKind::SeparableConvolutional => {
                 let [kh, kw] = layer.kernel.map(|k| k as usize);
-                let mut kernel = vec![0i32; kh * kw * c];
+                let mut kernel = vec![0i16; kh * kw * c];
                 for i in 0..kh {
                     for j in 0..kw {
                         let src = tap(layer, i, j, true);
                         for ch in 0..c {
-                            kernel[(i * kw + j) * c + ch] = i32::from(layer.weights[src * c + ch]);
+                            kernel[(i * kw + j) * c + ch] = i16::from(layer.weights[src * c + ch]);
                         }
                     }
                 }
-                let dw_max = layer
-                    .depthwise_bounds(max_input)
-                    .into_iter()
-                    .max()
-                    .unwrap_or(0);
-                let entry = |row: usize, col: usize| layer.weights_pw[row * f + col];
-                let matmul = if summed || dw_max > i16::MAX as u64 {
-                    Matmul::Rows(RowsB::new(c, f, entry))
+                let dw_max = layer.depthwise_bounds(max_input).into_iter().max();
+                let bound = rows_summed.saturating_mul(dw_max.unwrap_or(0));
+                let weight = |row: usize, col: usize| layer.weights_pw[row * f + col];
+                let matmul = if fits_i16(bound) {
+                    Matmul::Packed(PackedB::matrix(c, f, weight))
                 } else {
-                    Matmul::Packed(PackedB::new(c, f, entry))
+                    Matmul::Rows(RowsB::new(c, f, weight))
                 };
-                (
-                    Source::Depthwise {
-                        window: window(layer),
-                        kernel,
-                    },
-                    matmul,
-                )
+                let source = Source::Depthwise {
+                    window: window(layer),
+                    kernel,
+                };
+                (source, matmul)
             }
             LayerKind::FullyConnected => {
                 let (h, w) = (input.height as usize, input.width as usize);
                 // Our row for input cell (y, x, ch) is (y·W + x)·C + ch; Akida's is
                 // ch·(H·W) + x·H + y.
-                let entry = |row: usize, col: usize| {
+                let weight = |row: usize, col: usize| {
                     let (pixel, ch) = (row / c, row % c);
                     let (y, x) = (pixel / w, pixel % w);
                     layer.weights[(ch * h * w + x * h + y) * f + col]
                 };
-                (Source::Flat, Matmul::Rows(RowsB::new(h * w * c, f, entry)))
+                let matmul = if fits_i16(u64::from(max_input)) {
+                    Matmul::Packed(PackedB::matrix(h * w * c, f, weight))
+                } else {
+                    Matmul::Rows(RowsB::new(h * w * c, f, weight))
+                };
+                (Source::Flat, matmul)
             }
         };
         let max_pool = match layer.pooling {
@@ -247,7 +317,6 @@ impl Step {
                 &layer.thresholds,
                 &layer.act_steps,
                 layer.act_bits,
-                matmul.width(),
             ))
         } else {
             Finish::Potentials
@@ -264,48 +333,79 @@ impl Step {
         }
     }
 
-    /// Rows of `A` (and of the product): one when summed or flat, else the conv pixels
-    /// rounded up to the micro-tile height.
-    fn rows(&self) -> usize {
+    /// Rows of `A` per image: one when summed or flat, else one per conv pixel.
+    fn rows_per_image(&self) -> usize {
         match (&self.source, self.summed) {
             (Source::Flat, _) | (_, true) => 1,
-            _ => round_up(self.conv.pixels() as usize, MR),
+            _ => self.conv.pixels() as usize,
         }
     }
 
+    /// Rows of the product for `g` images, rounded up to the kernel's tile height.
+    fn rows(&self, g: usize) -> usize {
+        round_up(g * self.rows_per_image(), self.matmul.row_multiple())
+    }
+
+    /// Whether the GEMM reads `A` in place (from the input or its padded copy).
+    fn in_place(&self) -> bool {
+        matches!(
+            (&self.source, &self.matmul, self.summed),
+            (
+                Source::Patches { .. } | Source::Flat,
+                Matmul::Packed(_),
+                false
+            )
+        )
+    }
+
     fn grow(&self, s: &mut Sizes) {
-        let rows = self.rows();
-        let depth = self.matmul.depth();
+        let rows = self.rows(GROUP);
         let width = self.matmul.width();
-        s.levels = s.levels.max(self.output.elements() as usize);
-        match self.matmul {
-            Matmul::Packed(_) => s.a16 = s.a16.max(rows * depth),
-            Matmul::Rows(_) => s.a32 = s.a32.max(rows * depth),
+        s.levels = s.levels.max(GROUP * self.output.elements() as usize);
+        s.offsets = s.offsets.max(rows);
+        if let Source::Patches {
+            padded: Some(p), ..
+        } = &self.source
+        {
+            let image = p.height * p.width * self.input.channels as usize;
+            s.padded = s.padded.max(GROUP * image);
+        }
+        if !self.in_place() {
+            let explicit = rows * self.matmul.depth();
+            match self.matmul {
+                Matmul::Packed(_) => s.a16 = s.a16.max(explicit),
+                Matmul::Rows(_) => s.a32 = s.a32.max(explicit),
+            }
         }
         s.acc = s.acc.max(rows * width);
         if self.max_pool.is_some() {
-            s.pooled = s.pooled.max(self.output.pixels() as usize * width);
-        }
-        s.channels = s.channels.max(self.input.channels as usize);
-        if self.summed {
-            s.row = s.row.max(depth);
+            s.pooled = s.pooled.max(GROUP * self.output.pixels() as usize * width);
         }
         if matches!(self.finish, Finish::Potentials) {
-            s.potentials = s.potentials.max(self.output.elements() as usize);
+            s.potentials = s.potentials.max(GROUP * self.output.elements() as usize);
         }
     }
 }
 
-/// Per-thread scratch memory, allocated once and reused for every image.
+/// Per-thread scratch memory, allocated once and reused for every group.
 #[derive(Debug)]
 pub(super) struct Workspace {
-    levels: [Vec<u8>; 2],
+    input: Vec<i16>,
+    levels: [Vec<i16>; 2],
+    /// The levels handed out (trace, final output) as bytes.
+    bytes: Vec<u8>,
+    scratch: Scratch,
+}
+
+/// The buffers a step may use besides its input and output levels.
+#[derive(Debug)]
+struct Scratch {
+    padded: Vec<i16>,
+    offsets: Vec<usize>,
     a16: Vec<i16>,
     a32: Vec<i32>,
     acc: Vec<i32>,
     pooled: Vec<i32>,
-    channels: Vec<i32>,
-    row: Vec<i32>,
     potentials: Vec<i32>,
 }
 
@@ -313,242 +413,318 @@ impl Workspace {
     pub fn new(plan: &Plan) -> Workspace {
         let s = plan.sizes;
         Workspace {
-            levels: [vec![0; s.levels], vec![0; s.levels]],
-            a16: vec![0; s.a16],
-            a32: vec![0; s.a32],
-            acc: vec![0; s.acc],
-            pooled: vec![0; s.pooled],
-            channels: vec![0; s.channels],
-            row: vec![0; s.row],
-            potentials: vec![0; s.potentials],
+            input: vec![0; s.input + SLACK],
+            levels: [vec![0; s.levels + SLACK], vec![0; s.levels + SLACK]],
+            bytes: vec![0; s.levels],
+            scratch: Scratch {
+                padded: vec![0; s.padded + SLACK],
+                offsets: vec![0; s.offsets],
+                a16: vec![0; s.a16 + SLACK],
+                a32: vec![0; s.a32],
+                acc: vec![0; s.acc],
+                pooled: vec![0; s.pooled],
+                potentials: vec![0; s.potentials],
+            },
         }
     }
 }
 
-/// The final output of one image, borrowed from the workspace (dense NHWC).
+/// The final output of a group, borrowed from the workspace (dense NHWC, image after image).
 pub(super) enum Final<'a> {
     Levels(&'a [u8]),
     Potentials(&'a [i32]),
 }
 
-/// Called after every layer but the last with the layer index and its levels.
+/// Called after every layer but the last with the layer index and the group's levels.
 pub(super) type Trace<'t> = Option<&'t mut dyn FnMut(usize, &[u8])>;
 
-/// Runs one image (`plan.input` dims, NHWC) through the program.
-pub(super) fn run_image<'w>(
+/// Runs up to [`GROUP`] images (`images.len()` a multiple of the input size, NHWC).
+pub(super) fn run_group<'w>(
     plan: &Plan,
     ws: &'w mut Workspace,
-    image: &[u8],
+    images: &[u8],
     trace: Trace<'_>,
 ) -> Final<'w> {
     match plan.isa {
-        Isa::Portable => run_image_inline(plan, ws, image, trace),
+        Isa::Portable => run_group_inline(plan, ws, images, trace),
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `Isa::Avx2` only comes from `Isa::detect`, which checked the CPU.
-        Isa::Avx2 => unsafe { run_image_avx2(plan, ws, image, trace) },
+        Isa::Avx2 => unsafe { run_group_avx2(plan, ws, images, trace) },
     }
 }
 
-/// [`run_image_inline`] compiled for AVX2, so that LLVM vectorises every loop with it.
+/// [`run_group_inline`] compiled for AVX2, so that LLVM vectorises every loop with it.
 ///
 /// # Safety
 /// The CPU must support AVX2.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn run_image_avx2<'w>(
+unsafe fn run_group_avx2<'w>(
     plan: &Plan,
     ws: &'w mut Workspace,
-    image: &[u8],
+    images: &[u8],
     trace: Trace<'_>,
 ) -> Final<'w> {
-    run_image_inline(plan, ws, image, trace)
+    run_group_inline(plan, ws, images, trace)
 }
 
 #[inline(always)]
-fn run_image_inline<'w>(
+fn run_group_inline<'w>(
     plan: &Plan,
     ws: &'w mut Workspace,
-    image: &[u8],
+    images: &[u8],
     mut trace: Trace<'_>,
 ) -> Final<'w> {
-    assert_eq!(
-        image.len() as u64,
-        plan.input.elements(),
-        "image size does not match the program input"
+    let in_len = plan.input.elements() as usize;
+    let g = images.len() / in_len;
+    assert!(
+        images.len() % in_len == 0 && (1..=GROUP).contains(&g),
+        "a group holds 1 to {GROUP} whole images"
     );
+    for (d, &v) in ws.input.iter_mut().zip(images) {
+        *d = i16::from(v);
+    }
     let last = plan.steps.len() - 1;
-    let mut current = 0;
+    // Which level buffer holds the current input: `None` for the images.
+    let mut current: Option<usize> = None;
     for (index, step) in plan.steps.iter().enumerate() {
+        let out = current.map_or(0, |c| 1 - c);
         let [first, second] = &mut ws.levels;
-        let (src, dst) = if current == 0 {
-            (&*first, second)
-        } else {
-            (&*second, first)
+        let (src, dst) = match current {
+            None => (&ws.input[..], first),
+            Some(0) => (&first[..], second),
+            Some(_) => (&second[..], first),
         };
-        let src = if index == 0 {
-            image
-        } else {
-            &src[..step.input.elements() as usize]
-        };
-        let dst = &mut dst[..step.output.elements() as usize];
-        let mut scratch = Scratch {
-            a16: &mut ws.a16,
-            a32: &mut ws.a32,
-            acc: &mut ws.acc,
-            pooled: &mut ws.pooled,
-            channels: &mut ws.channels,
-            row: &mut ws.row,
-        };
-        let potentials = run_step(plan.isa, step, src, &mut scratch);
+        let potentials = run_step(plan.isa, step, src, g, &mut ws.scratch);
+        let out_len = step.output.elements() as usize;
+        let f = step.output.channels as usize;
+        let width = step.matmul.width();
         match &step.finish {
             Finish::Activation(bounds) => {
-                let width = step.matmul.width();
-                let f = step.output.channels as usize;
-                for (out, pot) in dst.chunks_exact_mut(f).zip(potentials.chunks_exact(width)) {
-                    bounds.apply(pot, out);
+                let dst = &mut dst[..g * out_len];
+                for (levels, pot) in dst.chunks_exact_mut(f).zip(potentials.chunks_exact(width)) {
+                    bounds.apply(plan.isa, pot, levels);
                 }
-                current = 1 - current;
                 if index < last {
                     if let Some(t) = trace.as_mut() {
-                        t(index, dst);
+                        t(index, to_bytes(dst, &mut ws.bytes));
                     }
                 }
+                current = Some(out);
             }
             Finish::Potentials => {
                 assert_eq!(index, last, "only the last layer outputs potentials");
-                let width = step.matmul.width();
-                let f = step.output.channels as usize;
-                let out = &mut ws.potentials[..step.output.elements() as usize];
-                for (o, pot) in out.chunks_exact_mut(f).zip(potentials.chunks_exact(width)) {
+                let s = &mut ws.scratch;
+                let potentials = match &step.max_pool {
+                    Some(_) => &s.pooled[..],
+                    None => &s.acc[..],
+                };
+                let dst = &mut s.potentials[..g * out_len];
+                for (o, pot) in dst.chunks_exact_mut(f).zip(potentials.chunks_exact(width)) {
                     o.copy_from_slice(&pot[..f]);
                 }
-                return Final::Potentials(out);
+                return Final::Potentials(dst);
             }
         }
     }
-    let len = plan.steps[last].output.elements() as usize;
-    let levels = if current == 0 {
-        &ws.levels[0]
-    } else {
-        &ws.levels[1]
-    };
-    Final::Levels(&levels[..len])
+    let len = g * plan.steps[last].output.elements() as usize;
+    let buffer = current.expect("at least one layer ran");
+    Final::Levels(to_bytes(&ws.levels[buffer][..len], &mut ws.bytes))
 }
 
-/// The scratch buffers a step may use (everything but the level buffers).
-struct Scratch<'a> {
-    a16: &'a mut [i16],
-    a32: &'a mut [i32],
-    acc: &'a mut [i32],
-    pooled: &'a mut [i32],
-    channels: &'a mut [i32],
-    row: &'a mut [i32],
-}
-
-/// Computes the (pooled) potentials of `step`, `matmul.width()` lanes per output pixel.
+/// Levels (`0..=15`) as bytes, in `bytes`.
 #[inline(always)]
-fn run_step<'s>(isa: Isa, step: &Step, src: &[u8], s: &'s mut Scratch<'_>) -> &'s [i32] {
-    let rows = step.rows();
-    let depth = step.matmul.depth();
+fn to_bytes<'b>(levels: &[i16], bytes: &'b mut [u8]) -> &'b [u8] {
+    let out = &mut bytes[..levels.len()];
+    for (b, &v) in out.iter_mut().zip(levels) {
+        *b = v as u8;
+    }
+    out
+}
+
+/// Computes the (pooled) potentials of `step` for `g` images, `matmul.width()` lanes per
+/// output pixel, image after image.
+#[inline(always)]
+fn run_step<'s>(isa: Isa, step: &Step, src: &[i16], g: usize, s: &'s mut Scratch) -> &'s [i32] {
+    let rows = step.rows(g);
     let width = step.matmul.width();
+    let in_len = step.input.elements() as usize;
     let acc = &mut s.acc[..rows * width];
     match &step.matmul {
         Matmul::Packed(b) => {
-            let a = &mut s.a16[..rows * depth];
-            fill_rows(step, src, a, s.channels);
-            gemm(isa, a, rows, b, acc);
+            let offsets = &mut s.offsets[..rows];
+            let (data, stride): (&[i16], usize) = match &step.source {
+                Source::Patches {
+                    padded,
+                    pixel_offsets,
+                    pad,
+                    ..
+                } if !step.summed => {
+                    let c = step.input.channels as usize;
+                    let (data, image_len, row_len) = match padded {
+                        Some(p) => {
+                            pad_images(step, *p, *pad, src, g, &mut s.padded);
+                            (&s.padded[..], p.height * p.width * c, p.width * c)
+                        }
+                        None => (src, in_len, step.input.width as usize * c),
+                    };
+                    for (n, chunk) in offsets.chunks_mut(pixel_offsets.len()).enumerate() {
+                        for (o, &p) in chunk.iter_mut().zip(pixel_offsets) {
+                            *o = n * image_len + p;
+                        }
+                    }
+                    (data, row_len)
+                }
+                Source::Flat => {
+                    for (n, o) in offsets.iter_mut().enumerate() {
+                        *o = n * in_len;
+                    }
+                    (src, 0)
+                }
+                _ => {
+                    let depth = b.run_len();
+                    explicit_rows(step, src, g, &mut s.a16[..rows * depth], depth);
+                    for (r, o) in offsets.iter_mut().enumerate() {
+                        *o = r * depth;
+                    }
+                    (&s.a16[..], 0)
+                }
+            };
+            // Rows past the last image repeat a real row: bounded, and ignored.
+            let used = g * step.rows_per_image();
+            let first = offsets[0];
+            offsets[used..].fill(first);
+            gemm(
+                isa,
+                ARows {
+                    data,
+                    offsets,
+                    stride,
+                },
+                b,
+                acc,
+            );
         }
         Matmul::Rows(b) => {
+            let depth = b.depth();
             let a = &mut s.a32[..rows * depth];
-            if step.summed {
-                sum_rows(step, src, a, s.row, s.channels);
-            } else if let Source::Flat = step.source {
-                for (d, &v) in a.iter_mut().zip(src) {
-                    *d = i32::from(v);
-                }
-            } else {
-                fill_rows(step, src, a, s.channels);
-            }
+            explicit_rows(step, src, g, a, depth);
             rows_gemm(a, rows, b, acc);
         }
     }
     match &step.max_pool {
         Some(pool) => {
-            let out = &mut s.pooled[..step.output.pixels() as usize * width];
-            max_pool(acc, step.conv, width, pool, out);
+            let conv_len = step.conv.pixels() as usize * width;
+            let out_len = step.output.pixels() as usize * width;
+            let out = &mut s.pooled[..g * out_len];
+            for (o, a) in out
+                .chunks_exact_mut(out_len)
+                .zip(acc.chunks_exact(conv_len))
+            {
+                max_pool(a, step.conv, width, pool, o);
+            }
             out
         }
         None => acc,
     }
 }
 
-/// A value of a row of `A`.
-trait Lane: Copy {
-    const ZERO: Self;
-    fn from_u8(v: u8) -> Self;
-    /// Narrows a value the bounds proved representable.
-    fn from_i32(v: i32) -> Self;
-}
-
-impl Lane for i16 {
-    const ZERO: i16 = 0;
-    #[inline(always)]
-    fn from_u8(v: u8) -> i16 {
-        i16::from(v)
-    }
-    #[inline(always)]
-    fn from_i32(v: i32) -> i16 {
-        debug_assert!(
-            i16::try_from(v).is_ok(),
-            "depthwise value {v} exceeds its i16 bound"
-        );
-        v as i16
-    }
-}
-
-impl Lane for i32 {
-    const ZERO: i32 = 0;
-    #[inline(always)]
-    fn from_u8(v: u8) -> i32 {
-        i32::from(v)
-    }
-    #[inline(always)]
-    fn from_i32(v: i32) -> i32 {
-        v
-    }
-}
-
-/// Writes one row of `A` per conv pixel (and zero rows up to the tile height).
+/// Copies each image into the padded layout, borders filled with `pad`.
 #[inline(always)]
-fn fill_rows<T: Lane>(step: &Step, src: &[u8], a: &mut [T], channels: &mut [i32]) {
-    let depth = step.matmul.depth();
-    let pixels = step.conv.pixels() as usize;
-    let (rows_out, pad_rows) = a.split_at_mut(pixels * depth);
-    pad_rows.fill(T::ZERO);
-    let conv_w = step.conv.width as usize;
-    for (p, row) in rows_out.chunks_exact_mut(depth).enumerate() {
-        source_row(step, src, p / conv_w, p % conv_w, row, channels);
-    }
-}
-
-/// Writes into `a[..depth]` the sum over all conv pixels of their `A` rows (global average
-/// pooling); `row` is scratch of `depth` values.
-#[inline(always)]
-fn sum_rows(step: &Step, src: &[u8], a: &mut [i32], row: &mut [i32], channels: &mut [i32]) {
-    let depth = step.matmul.depth();
-    let sum = &mut a[..depth];
-    sum.fill(0);
-    let row = &mut row[..depth];
-    let conv_w = step.conv.width as usize;
-    for p in 0..step.conv.pixels() as usize {
-        source_row(step, src, p / conv_w, p % conv_w, row, channels);
-        for (s, &v) in sum.iter_mut().zip(row.iter()) {
-            *s = s.wrapping_add(v);
+fn pad_images(step: &Step, p: Padded, pad: i16, src: &[i16], g: usize, out: &mut [i16]) {
+    let Source::Patches { window, .. } = &step.source else {
+        unreachable!("only patch sources are padded");
+    };
+    let (h, w, c) = (
+        step.input.height as usize,
+        step.input.width as usize,
+        step.input.channels as usize,
+    );
+    let (top, left) = (
+        window.rows.pad_before as usize,
+        window.cols.pad_before as usize,
+    );
+    let image_len = p.height * p.width * c;
+    for (n, image) in out[..g * image_len].chunks_exact_mut(image_len).enumerate() {
+        image.fill(pad);
+        let input = &src[n * h * w * c..(n + 1) * h * w * c];
+        for (y, row) in input.chunks_exact(w * c).enumerate() {
+            let start = ((y + top) * p.width + left) * c;
+            image[start..start + w * c].copy_from_slice(row);
         }
     }
 }
 
-/// Input pixel coordinate seen by output `index` at kernel offset `offset`, if inside.
+/// A value of an explicit row of `A`, accumulated with wrapping arithmetic (exact: the bounds
+/// prove every final value fits).
+trait Lane: Copy + Default {
+    fn from_i16(v: i16) -> Self;
+    fn mul_add(self, x: i16, w: i16) -> Self;
+    fn add(self, x: i16) -> Self;
+}
+
+impl Lane for i16 {
+    #[inline(always)]
+    fn from_i16(v: i16) -> i16 {
+        v
+    }
+    #[inline(always)]
+    fn mul_add(self, x: i16, w: i16) -> i16 {
+        self.wrapping_add(x.wrapping_mul(w))
+    }
+    #[inline(always)]
+    fn add(self, x: i16) -> i16 {
+        self.wrapping_add(x)
+    }
+}
+
+impl Lane for i32 {
+    #[inline(always)]
+    fn from_i16(v: i16) -> i32 {
+        i32::from(v)
+    }
+    #[inline(always)]
+    fn mul_add(self, x: i16, w: i16) -> i32 {
+        self.wrapping_add(i32::from(x) * i32::from(w))
+    }
+    #[inline(always)]
+    fn add(self, x: i16) -> i32 {
+        self.wrapping_add(i32::from(x))
+    }
+}
+
+/// Writes the explicit rows of `A` (`depth` values each) for `g` images, then zero rows up to
+/// the end of `a`.
+#[inline(always)]
+fn explicit_rows<T: Lane>(step: &Step, src: &[i16], g: usize, a: &mut [T], depth: usize) {
+    let in_len = step.input.elements() as usize;
+    let per_image = step.rows_per_image();
+    let pixels = step.conv.pixels() as usize;
+    a.fill(T::default());
+    for n in 0..g {
+        let image = &src[n * in_len..(n + 1) * in_len];
+        let rows = &mut a[n * per_image * depth..(n + 1) * per_image * depth];
+        match (&step.source, step.summed) {
+            (Source::Flat, _) => {
+                for (o, &v) in rows.iter_mut().zip(image) {
+                    *o = T::from_i16(v);
+                }
+            }
+            (_, true) => {
+                for p in 0..pixels {
+                    add_row(step, image, p, &mut rows[..depth]);
+                }
+            }
+            (_, false) => {
+                for (p, row) in rows.chunks_exact_mut(depth).enumerate() {
+                    add_row(step, image, p, row);
+                }
+            }
+        }
+    }
+}
+
+/// Input coordinate seen by output `index` at kernel offset `offset`, if inside `0..size`.
 #[inline(always)]
 fn input_coord(
     axis: &Axis,
@@ -562,48 +738,39 @@ fn input_coord(
         .filter(|&v| v < size)
 }
 
-/// Writes the `A` row of conv pixel `(y, x)` (padded with zeros to the row depth).
+/// Adds conv pixel `p`'s row of `A` (patch values, or depthwise sums) into `row`.
 #[inline(always)]
-fn source_row<T: Lane>(
-    step: &Step,
-    src: &[u8],
-    y: usize,
-    x: usize,
-    row: &mut [T],
-    channels: &mut [i32],
-) {
+fn add_row<T: Lane>(step: &Step, image: &[i16], p: usize, row: &mut [T]) {
     let (h, w, c) = (
         step.input.height as usize,
         step.input.width as usize,
         step.input.channels as usize,
     );
+    let conv_w = step.conv.width as usize;
+    let (y, x) = (p / conv_w, p % conv_w);
     match &step.source {
-        Source::Patches { window, pad } => {
+        Source::Patches { window, pad, .. } => {
             let [kh, kw] = window.kernel;
-            let mut k = 0;
             for i in 0..kh {
                 let iy = input_coord(&window.rows, window.strides[0], y, i, h);
                 for j in 0..kw {
                     let ix = input_coord(&window.cols, window.strides[1], x, j, w);
-                    let dst = &mut row[k..k + c];
+                    let out = &mut row[(i * kw + j) * c..][..c];
                     match (iy, ix) {
                         (Some(iy), Some(ix)) => {
-                            let s = &src[(iy * w + ix) * c..][..c];
-                            for (d, &v) in dst.iter_mut().zip(s) {
-                                *d = T::from_u8(v);
+                            let s = &image[(iy * w + ix) * c..][..c];
+                            for (o, &v) in out.iter_mut().zip(s) {
+                                *o = o.add(v);
                             }
                         }
-                        _ => dst.fill(T::from_u8(*pad)),
+                        _ => out.iter_mut().for_each(|o| *o = o.add(*pad)),
                     }
-                    k += c;
                 }
             }
-            row[k..].fill(T::ZERO);
         }
         Source::Depthwise { window, kernel } => {
             let [kh, kw] = window.kernel;
-            let acc = &mut channels[..c];
-            acc.fill(0);
+            let row = &mut row[..c];
             for i in 0..kh {
                 let Some(iy) = input_coord(&window.rows, window.strides[0], y, i, h) else {
                     continue;
@@ -612,43 +779,58 @@ fn source_row<T: Lane>(
                     let Some(ix) = input_coord(&window.cols, window.strides[1], x, j, w) else {
                         continue;
                     };
-                    let s = &src[(iy * w + ix) * c..][..c];
+                    let s = &image[(iy * w + ix) * c..][..c];
                     let k = &kernel[(i * kw + j) * c..][..c];
-                    for ((a, &v), &wt) in acc.iter_mut().zip(s).zip(k) {
-                        *a += i32::from(v) * wt;
+                    for ((o, &v), &wt) in row.iter_mut().zip(s).zip(k) {
+                        *o = o.mul_add(v, wt);
                     }
                 }
             }
-            for (d, &v) in row.iter_mut().zip(acc.iter()) {
-                *d = T::from_i32(v);
-            }
-            row[c..].fill(T::ZERO);
         }
-        Source::Flat => unreachable!("flat sources are copied, not built row by row"),
+        Source::Flat => unreachable!("flat rows are copied whole"),
     }
 }
 
-/// Keras max pooling over `acc` (`conv` pixels of `width` lanes) into `out`.
+/// The input cells `start..end` of output `index`'s window along one axis (clipped to the
+/// input: padded cells never win the max).
+#[inline(always)]
+fn window_range(
+    axis: &Axis,
+    stride: usize,
+    index: usize,
+    window: usize,
+    size: usize,
+) -> (usize, usize) {
+    let start = index * stride;
+    let pad = axis.pad_before as usize;
+    (
+        start.saturating_sub(pad),
+        (start + window).saturating_sub(pad).min(size),
+    )
+}
+
+/// Keras max pooling over `acc` (`conv` pixels of `width` lanes, a multiple of 8) into `out`.
 #[inline(always)]
 fn max_pool(acc: &[i32], conv: Dims, width: usize, pool: &MaxPool, out: &mut [i32]) {
     let (h, w) = (conv.height as usize, conv.width as usize);
     let out_w = pool.cols.output as usize;
     for (p, dst) in out.chunks_exact_mut(width).enumerate() {
         let (oy, ox) = (p / out_w, p % out_w);
-        dst.fill(i32::MIN);
-        for i in 0..pool.size[0] {
-            let Some(y) = input_coord(&pool.rows, pool.strides[0], oy, i, h) else {
-                continue;
-            };
-            for j in 0..pool.size[1] {
-                let Some(x) = input_coord(&pool.cols, pool.strides[1], ox, j, w) else {
-                    continue;
-                };
-                let s = &acc[(y * w + x) * width..][..width];
-                for (d, &v) in dst.iter_mut().zip(s) {
-                    *d = (*d).max(v);
+        let (y0, y1) = window_range(&pool.rows, pool.strides[0], oy, pool.size[0], h);
+        let (x0, x1) = window_range(&pool.cols, pool.strides[1], ox, pool.size[1], w);
+        for (c, d) in dst.chunks_exact_mut(8).enumerate() {
+            let mut best = [i32::MIN; 8];
+            for y in y0..y1 {
+                for x in x0..x1 {
+                    let cell: &[i32; 8] = acc[(y * w + x) * width + c * 8..][..8]
+                        .try_into()
+                        .expect("8 lanes");
+                    for j in 0..8 {
+                        best[j] = best[j].max(cell[j]);
+                    }
                 }
             }
+            d.copy_from_slice(&best);
         }
     }
 }

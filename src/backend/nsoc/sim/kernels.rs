@@ -1,20 +1,20 @@
-//! Integer matrix kernels of the simulator: a register-tiled i16×i16→i32 GEMM for convolutions
-//! and an event-driven (zero-skipping) i32 row kernel for dense layers and summed rows.
+//! Integer matrix kernels of the simulator: a register-tiled i16×i16→i32 GEMM for every
+//! layer whose inputs fit i16, and an i32 row kernel for the rare others.
 //!
 //! Both compute `C = A·B` exactly: the caller guarantees (from the validated potential bounds)
 //! that no sum leaves the i32 range, so the order of additions does not matter.
 //!
-//! The GEMM packs `B` in panels of [`NR`] output channels, each holding for every pair of input
+//! The GEMM packs `B` in panels of 8 or 16 output channels, each holding for every pair of
 //! rows `(2k, 2k + 1)` the interleaved pairs `(B[2k][j], B[2k+1][j])`. One `pmaddwd` then
 //! multiplies a broadcast pair of `A` values with 8 such pairs and adds each product pair into
 //! an i32 lane: 16 multiply-adds per instruction. An AVX2 micro-kernel does this with explicit
 //! intrinsics (LLVM does not form `pmaddwd` from the portable loop); the portable kernel computes
 //! the same sums and is used without AVX2 and as the test oracle.
-
-/// Output channels per packed panel.
-pub const NR: usize = 16;
-/// Rows of `A` per micro-tile.
-pub const MR: usize = 4;
+//!
+//! Rows of `A` are addressed, not copied ([`ARows`]): a row is `segments` runs of values at a
+//! fixed stride from its start. A plain matrix has one run per row; a convolution reads its
+//! `kh` kernel rows straight from the (padded) input image, one run per kernel row (implicit
+//! im2col).
 
 /// Which instruction set the kernels may use, decided once at start-up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,97 +42,146 @@ pub fn round_up(n: usize, m: usize) -> usize {
     n.div_ceil(m) * m
 }
 
-/// `B` (`k × n`, i8 values) packed for [`gemm`]: `panels` panels of `NR` columns, each `k2`
-/// pairs of rows deep; padding rows and columns are zero.
+/// `B` packed for [`gemm`]: `segments · k2` row pairs, in panels of `nr` columns (8 or 16);
+/// padding rows and columns are zero.
 #[derive(Clone, Debug)]
 pub struct PackedB {
+    /// Row pairs per segment.
     k2: usize,
+    segments: usize,
+    nr: usize,
     panels: usize,
     data: Vec<i16>,
 }
 
 impl PackedB {
-    /// Packs the `k × n` matrix whose entry `(row, col)` is `entry(row, col)`.
-    pub fn new(k: usize, n: usize, entry: impl Fn(usize, usize) -> i8) -> PackedB {
-        let k2 = k.div_ceil(2);
-        let panels = n.div_ceil(NR);
-        let mut data = vec![0i16; panels * k2 * 2 * NR];
+    /// Packs `segments` stacked blocks of `len` rows by `n` columns; `entry(segment, row, col)`
+    /// is the value. Each block is padded to an even number of rows.
+    pub fn new(
+        segments: usize,
+        len: usize,
+        n: usize,
+        entry: impl Fn(usize, usize, usize) -> i8,
+    ) -> PackedB {
+        let k2 = len.div_ceil(2);
+        let nr = if n <= 8 { 8 } else { 16 };
+        let panels = n.div_ceil(nr);
+        let depth = segments * k2;
+        let mut data = vec![0i16; panels * depth * 2 * nr];
         for p in 0..panels {
-            for kk in 0..k2 {
-                for j in 0..NR {
-                    let col = p * NR + j;
-                    if col >= n {
-                        continue;
-                    }
-                    for half in 0..2 {
-                        let row = 2 * kk + half;
-                        if row < k {
-                            data[((p * k2 + kk) * NR + j) * 2 + half] = i16::from(entry(row, col));
+            for s in 0..segments {
+                for kk in 0..k2 {
+                    for j in 0..nr {
+                        let col = p * nr + j;
+                        for half in 0..2 {
+                            let row = 2 * kk + half;
+                            if col < n && row < len {
+                                let at = (((p * depth) + s * k2 + kk) * nr + j) * 2 + half;
+                                data[at] = i16::from(entry(s, row, col));
+                            }
                         }
                     }
                 }
             }
         }
-        PackedB { k2, panels, data }
+        PackedB {
+            k2,
+            segments,
+            nr,
+            panels,
+            data,
+        }
     }
 
-    /// Depth in row pairs: `A` rows must hold `2·k2` values.
-    pub fn k2(&self) -> usize {
-        self.k2
+    /// A plain `k × n` matrix.
+    pub fn matrix(k: usize, n: usize, entry: impl Fn(usize, usize) -> i8) -> PackedB {
+        PackedB::new(1, k, n, |_, row, col| entry(row, col))
     }
 
-    /// Output width, a multiple of [`NR`].
+    /// Values per row run of `A` (even).
+    pub fn run_len(&self) -> usize {
+        2 * self.k2
+    }
+
+    /// Output width, a multiple of 8.
     pub fn width(&self) -> usize {
-        self.panels * NR
+        self.panels * self.nr
+    }
+
+    /// Rows of `A` must come in multiples of this.
+    pub fn row_multiple(&self) -> usize {
+        if self.nr == 8 {
+            8
+        } else {
+            4
+        }
     }
 
     fn panel(&self, p: usize) -> &[i16] {
-        let len = self.k2 * 2 * NR;
+        let len = self.segments * self.k2 * 2 * self.nr;
         &self.data[p * len..(p + 1) * len]
     }
 }
 
-/// `C[rows × b.width()] = A[rows × 2·k2] · B`, `rows` a multiple of [`MR`], `A` and `C` densely
-/// packed row-major.
+/// Where the rows of `A` are in `data`: row `r` is `segments` runs of [`PackedB::run_len`]
+/// values, run `s` starting at `offsets[r] + s·stride`.
+#[derive(Clone, Copy, Debug)]
+pub struct ARows<'a> {
+    pub data: &'a [i16],
+    pub offsets: &'a [usize],
+    pub stride: usize,
+}
+
+/// `C[rows × b.width()] = A · B` with `rows = a.offsets.len()`, a multiple of
+/// [`PackedB::row_multiple`]; `C` row-major.
 #[inline(always)]
-pub fn gemm(isa: Isa, a: &[i16], rows: usize, b: &PackedB, c: &mut [i32]) {
-    let depth = 2 * b.k2;
+pub fn gemm(isa: Isa, a: ARows<'_>, b: &PackedB, c: &mut [i32]) {
+    let rows = a.offsets.len();
+    let reach = (b.segments - 1) * a.stride + b.run_len();
     assert!(
-        rows % MR == 0 && a.len() >= rows * depth && c.len() >= rows * b.width(),
-        "gemm operands too small: {rows} rows, a {} (depth {depth}), c {} (width {})",
-        a.len(),
-        c.len(),
-        b.width()
+        rows % b.row_multiple() == 0
+            && c.len() >= rows * b.width()
+            && a.offsets.iter().all(|&o| o + reach <= a.data.len()),
+        "gemm operands out of bounds: {rows} rows, width {}, c {}",
+        b.width(),
+        c.len()
     );
     match isa {
-        Isa::Portable => gemm_portable(a, rows, b, c),
+        Isa::Portable => gemm_portable(a, b, c),
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `Isa::Avx2` only comes from `Isa::detect`, which checked the CPU; the sizes
-        // were asserted above.
-        Isa::Avx2 => unsafe { avx2::gemm(a, rows, b, c) },
+        // SAFETY: `Isa::Avx2` only comes from `Isa::detect`, which checked the CPU; every row
+        // run and every output tile was bounds-checked above.
+        Isa::Avx2 => unsafe {
+            match b.nr {
+                8 => avx2::gemm::<1, 8>(a, b, c),
+                _ => avx2::gemm::<2, 4>(a, b, c),
+            }
+        },
     }
 }
 
-fn gemm_portable(a: &[i16], rows: usize, b: &PackedB, c: &mut [i32]) {
-    let depth = 2 * b.k2;
+fn gemm_portable(a: ARows<'_>, b: &PackedB, c: &mut [i32]) {
     let width = b.width();
+    let nr = b.nr;
+    let mr = b.row_multiple();
     for p in 0..b.panels {
         let panel = b.panel(p);
-        for r0 in (0..rows).step_by(MR) {
-            let mut acc = [[0i32; NR]; MR];
-            for (kk, pairs) in panel.chunks_exact(2 * NR).enumerate() {
-                for (r, acc_row) in acc.iter_mut().enumerate() {
-                    let row = &a[(r0 + r) * depth..];
-                    let a0 = i32::from(row[2 * kk]);
-                    let a1 = i32::from(row[2 * kk + 1]);
+        for r0 in (0..a.offsets.len()).step_by(mr) {
+            let mut acc = [[0i32; 16]; 8];
+            for (r, acc_row) in acc.iter_mut().enumerate().take(mr) {
+                let start = a.offsets[r0 + r];
+                for (step, pairs) in panel.chunks_exact(2 * nr).enumerate() {
+                    let (s, kk) = (step / b.k2, step % b.k2);
+                    let at = start + s * a.stride + 2 * kk;
+                    let (a0, a1) = (i32::from(a.data[at]), i32::from(a.data[at + 1]));
                     for (slot, pair) in acc_row.iter_mut().zip(pairs.chunks_exact(2)) {
                         *slot += a0 * i32::from(pair[0]) + a1 * i32::from(pair[1]);
                     }
                 }
             }
-            for (r, acc_row) in acc.iter().enumerate() {
-                let start = (r0 + r) * width + p * NR;
-                c[start..start + NR].copy_from_slice(acc_row);
+            for (r, acc_row) in acc.iter().enumerate().take(mr) {
+                let start = (r0 + r) * width + p * nr;
+                c[start..start + nr].copy_from_slice(&acc_row[..nr]);
             }
         }
     }
@@ -140,42 +189,97 @@ fn gemm_portable(a: &[i16], rows: usize, b: &PackedB, c: &mut [i32]) {
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{PackedB, MR, NR};
+    use super::{ARows, PackedB};
     use std::arch::x86_64::*;
 
-    /// The AVX2 version of `gemm_portable`: a 4×16 tile in eight i32 registers.
+    /// The AVX2 version of `count_above` (LLVM vectorises the portable loop across rows, with
+    /// costly transposes): one compare and one subtract per row.
     ///
     /// # Safety
-    /// The CPU must support AVX2; `rows % MR == 0`, `a.len() ≥ rows·2·k2` and
-    /// `c.len() ≥ rows·b.width()`.
+    /// The CPU must support AVX2.
     #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn gemm(a: &[i16], rows: usize, b: &PackedB, c: &mut [i32]) {
-        let depth = 2 * b.k2;
+    #[inline]
+    pub(super) unsafe fn count_above(p: &[i32; 8], bounds: &[[i32; 8]]) -> [i32; 8] {
+        let pv = _mm256_loadu_si256(p.as_ptr() as *const __m256i);
+        let mut count = _mm256_setzero_si256();
+        for b in bounds {
+            let bv = _mm256_loadu_si256(b.as_ptr() as *const __m256i);
+            // The comparison gives −1 where p > b.
+            count = _mm256_sub_epi32(count, _mm256_cmpgt_epi32(pv, bv));
+        }
+        let mut out = [0i32; 8];
+        _mm256_storeu_si256(out.as_mut_ptr() as *mut __m256i, count);
+        out
+    }
+
+    /// The AVX2 version of `gemm_portable`: tiles of `MR` rows by `NB·8` columns, held in
+    /// `MR·NB` i32 registers.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2, `b.nr == NB·8`, `MR == b.row_multiple()`, and the operands
+    /// must pass the bounds checks of `super::gemm`.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn gemm<const NB: usize, const MR: usize>(
+        a: ARows<'_>,
+        b: &PackedB,
+        c: &mut [i32],
+    ) {
         let width = b.width();
+        let steps = b.segments * b.k2;
         for p in 0..b.panels {
             let panel = b.panel(p).as_ptr();
-            for r0 in (0..rows).step_by(MR) {
-                let a_rows: [*const i16; MR] =
-                    std::array::from_fn(|r| a.as_ptr().add((r0 + r) * depth));
-                let mut acc = [_mm256_setzero_si256(); 2 * MR];
-                for kk in 0..b.k2 {
-                    let b_lo = _mm256_loadu_si256(panel.add(kk * 2 * NR) as *const __m256i);
-                    let b_hi = _mm256_loadu_si256(panel.add(kk * 2 * NR + NR) as *const __m256i);
-                    for r in 0..MR {
-                        let pair = (a_rows[r].add(2 * kk) as *const i32).read_unaligned();
-                        let av = _mm256_set1_epi32(pair);
-                        acc[2 * r] = _mm256_add_epi32(acc[2 * r], _mm256_madd_epi16(av, b_lo));
-                        acc[2 * r + 1] =
-                            _mm256_add_epi32(acc[2 * r + 1], _mm256_madd_epi16(av, b_hi));
+            for r0 in (0..a.offsets.len()).step_by(MR) {
+                let starts: [*const i16; MR] =
+                    std::array::from_fn(|r| a.data.as_ptr().add(a.offsets[r0 + r]));
+                let mut acc = [[_mm256_setzero_si256(); NB]; MR];
+                let mut pairs = panel;
+                for s in 0..b.segments {
+                    let run: [*const i16; MR] =
+                        std::array::from_fn(|r| starts[r].add(s * a.stride));
+                    for kk in 0..b.k2 {
+                        let bv: [__m256i; NB] = std::array::from_fn(|h| {
+                            _mm256_loadu_si256(pairs.add(16 * h) as *const __m256i)
+                        });
+                        pairs = pairs.add(16 * NB);
+                        for r in 0..MR {
+                            let pair = (run[r].add(2 * kk) as *const i32).read_unaligned();
+                            let av = _mm256_set1_epi32(pair);
+                            for h in 0..NB {
+                                acc[r][h] =
+                                    _mm256_add_epi32(acc[r][h], _mm256_madd_epi16(av, bv[h]));
+                            }
+                        }
                     }
                 }
-                for r in 0..MR {
-                    let out = c.as_mut_ptr().add((r0 + r) * width + p * NR);
-                    _mm256_storeu_si256(out as *mut __m256i, acc[2 * r]);
-                    _mm256_storeu_si256(out.add(NR / 2) as *mut __m256i, acc[2 * r + 1]);
+                debug_assert_eq!(pairs, panel.add(steps * 16 * NB));
+                for (r, row) in acc.iter().enumerate() {
+                    let out = c.as_mut_ptr().add((r0 + r) * width + p * 8 * NB);
+                    for (h, v) in row.iter().enumerate() {
+                        _mm256_storeu_si256(out.add(8 * h) as *mut __m256i, *v);
+                    }
                 }
             }
         }
+    }
+}
+
+/// For each lane `j`, the number of rows `b` of `bounds` with `p[j] > b[j]` (the activation
+/// level, see [`Boundaries`](super::activation::Boundaries)).
+#[inline(always)]
+pub fn count_above(isa: Isa, p: &[i32; 8], bounds: &[[i32; 8]]) -> [i32; 8] {
+    match isa {
+        Isa::Portable => {
+            let mut count = [0i32; 8];
+            for b in bounds {
+                for j in 0..8 {
+                    count[j] += i32::from(p[j] > b[j]);
+                }
+            }
+            count
+        }
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `Isa::Avx2` only comes from `Isa::detect`, which checked the CPU.
+        Isa::Avx2 => unsafe { avx2::count_above(p, bounds) },
     }
 }
 
@@ -210,8 +314,7 @@ impl RowsB {
     }
 }
 
-/// `C[rows × b.width()] = A[rows × k] · B`, skipping zero entries of `A` (events): the cost is
-/// proportional to the number of non-zero inputs.
+/// `C[rows × b.width()] = A[rows × k] · B` in i32, skipping zero entries of `A`.
 #[inline(always)]
 pub fn rows_gemm(a: &[i32], rows: usize, b: &RowsB, c: &mut [i32]) {
     let k = b.depth();
@@ -250,11 +353,19 @@ mod tests {
         c
     }
 
+    fn isas() -> Vec<Isa> {
+        let mut isas = vec![Isa::Portable];
+        if Isa::detect() != Isa::Portable {
+            isas.push(Isa::detect());
+        }
+        isas
+    }
+
     #[test]
     fn gemm_kernels_agree_with_naive_product() {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
         for (rows, k, n) in [
-            (4, 1, 1),
+            (8, 1, 1),
             (8, 9, 8),
             (12, 28, 33),
             (4, 512, 48),
@@ -263,19 +374,21 @@ mod tests {
             let a: Vec<i16> = (0..rows * k).map(|_| rng.random_range(-300..300)).collect();
             let b: Vec<i8> = (0..k * n).map(|_| rng.random_range(-127..=127)).collect();
             let expected = naive(&a, rows, k, &b, n);
-            let packed = PackedB::new(k, n, |i, j| b[i * n + j]);
-            let depth = 2 * packed.k2();
+            let packed = PackedB::matrix(k, n, |i, j| b[i * n + j]);
+            let depth = packed.run_len();
             let mut a_pad = vec![0i16; rows * depth];
             for r in 0..rows {
                 a_pad[r * depth..r * depth + k].copy_from_slice(&a[r * k..(r + 1) * k]);
             }
-            let mut isas = vec![Isa::Portable];
-            if Isa::detect() != Isa::Portable {
-                isas.push(Isa::detect());
-            }
-            for isa in isas {
+            let offsets: Vec<usize> = (0..rows).map(|r| r * depth).collect();
+            let rows_a = ARows {
+                data: &a_pad,
+                offsets: &offsets,
+                stride: 0,
+            };
+            for isa in isas() {
                 let mut c = vec![0i32; rows * packed.width()];
-                gemm(isa, &a_pad, rows, &packed, &mut c);
+                gemm(isa, rows_a, &packed, &mut c);
                 for r in 0..rows {
                     assert_eq!(
                         &c[r * packed.width()..r * packed.width() + n],
@@ -291,6 +404,50 @@ mod tests {
             for r in 0..rows {
                 let w = rows_b.width();
                 assert_eq!(&c[r * w..r * w + n], &expected[r * n..(r + 1) * n]);
+            }
+        }
+    }
+
+    #[test]
+    fn segmented_rows_read_a_convolution_in_place() {
+        // A 1-D valid convolution of width 3 over 2 channels, rows addressed in the input.
+        let (len, c, taps, n) = (20usize, 2usize, 3usize, 5usize);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let input: Vec<i16> = (0..len * c + 8).map(|_| rng.random_range(0..16)).collect();
+        let w: Vec<i8> = (0..taps * c * n)
+            .map(|_| rng.random_range(-7..=7))
+            .collect();
+        // Two segments: taps 0-1 then tap 2 (stride 2 pixels).
+        let b = PackedB::new(2, 2 * c, n, |s, t, col| {
+            let k = s * 2 * c + t;
+            if k < taps * c {
+                w[k * n + col]
+            } else {
+                0
+            }
+        });
+        let outputs = len - taps + 1;
+        let rows = round_up(outputs, b.row_multiple());
+        let offsets: Vec<usize> = (0..rows).map(|x| x.min(outputs - 1) * c).collect();
+        for isa in isas() {
+            let mut out = vec![0i32; rows * b.width()];
+            let a = ARows {
+                data: &input,
+                offsets: &offsets,
+                stride: 2 * c,
+            };
+            gemm(isa, a, &b, &mut out);
+            for x in 0..outputs {
+                for col in 0..n {
+                    let expected: i32 = (0..taps * c)
+                        .map(|k| i32::from(input[x * c + k]) * i32::from(w[k * n + col]))
+                        .sum();
+                    assert_eq!(
+                        out[x * b.width() + col],
+                        expected,
+                        "{isa:?} x {x} col {col}"
+                    );
+                }
             }
         }
     }

@@ -10,15 +10,15 @@
 //!   ([`activation`]); a last layer without activation returns the raw i32 potentials, which
 //!   [`Simulator::dequantize`] maps to Akida's `predict` values.
 //!
-//! Images of a batch run in parallel (rayon), each thread reusing one scratch workspace; see
-//! [`exec`] and [`kernels`] for how the arithmetic is laid out for speed.
+//! Groups of images run in parallel (rayon), each thread reusing one scratch workspace; see
+//! `exec` and [`kernels`] for how the arithmetic is laid out for speed.
 
 pub mod activation;
 mod exec;
 pub mod kernels;
 
 use super::program::{Dims, Program, ProgramError};
-use exec::{run_image, Final, Plan, Workspace};
+use exec::{run_group, Final, Plan, Workspace, GROUP};
 use kernels::Isa;
 use ndarray::{Array4, ArrayView4, ArrayViewD, Axis};
 use rayon::prelude::*;
@@ -144,14 +144,14 @@ impl Simulator {
         let out_len = out.elements() as usize;
         if self.last.activation {
             let mut data = vec![0u8; n * out_len];
-            self.for_each_image(&images, in_len, &mut data, out_len, |fin, o| match fin {
+            self.for_each_group(&images, in_len, &mut data, out_len, |fin, o| match fin {
                 Final::Levels(levels) => o.copy_from_slice(levels),
                 Final::Potentials(_) => unreachable!("an activation layer outputs levels"),
             });
             Ok(LayerOutput::Levels(to_array(shape, data)))
         } else {
             let mut data = vec![0i32; n * out_len];
-            self.for_each_image(&images, in_len, &mut data, out_len, |fin, o| match fin {
+            self.for_each_group(&images, in_len, &mut data, out_len, |fin, o| match fin {
                 Final::Potentials(p) => o.copy_from_slice(p),
                 Final::Levels(_) => unreachable!("a layer without activation outputs potentials"),
             });
@@ -164,16 +164,16 @@ impl Simulator {
         let images = self.images(&input)?;
         let n = input.len_of(Axis(0));
         let in_len = self.plan.input.elements() as usize;
-        let per_image: Vec<Vec<LayerOutputData>> = images
-            .par_chunks(in_len)
+        let per_group: Vec<Vec<LayerOutputData>> = images
+            .par_chunks(GROUP * in_len)
             .map_init(
                 || Workspace::new(&self.plan),
-                |ws, image| {
+                |ws, group| {
                     let mut layers = Vec::with_capacity(self.outputs.len());
                     let mut record = |_: usize, levels: &[u8]| {
                         layers.push(LayerOutputData::Levels(levels.to_vec()));
                     };
-                    let fin = match run_image(&self.plan, ws, image, Some(&mut record)) {
+                    let fin = match run_group(&self.plan, ws, group, Some(&mut record)) {
                         Final::Levels(l) => LayerOutputData::Levels(l.to_vec()),
                         Final::Potentials(p) => LayerOutputData::Potentials(p.to_vec()),
                     };
@@ -195,10 +195,10 @@ impl Simulator {
                 );
                 let last_potentials = i + 1 == self.outputs.len() && !self.last.activation;
                 if last_potentials {
-                    let data = per_image.iter().flat_map(|l| l[i].potentials()).collect();
+                    let data = per_group.iter().flat_map(|l| l[i].potentials()).collect();
                     LayerOutput::Potentials(to_array(shape, data))
                 } else {
-                    let data = per_image.iter().flat_map(|l| l[i].levels()).collect();
+                    let data = per_group.iter().flat_map(|l| l[i].levels()).collect();
                     LayerOutput::Levels(to_array(shape, data))
                 }
             })
@@ -292,8 +292,9 @@ impl Simulator {
         })
     }
 
-    /// Runs every image in parallel, handing each final output to `store` with its slot.
-    fn for_each_image<T: Send>(
+    /// Runs the groups of images in parallel, handing each group's final output to `store`
+    /// with its slot.
+    fn for_each_group<T: Send>(
         &self,
         images: &[u8],
         in_len: usize,
@@ -301,16 +302,16 @@ impl Simulator {
         out_len: usize,
         store: impl Fn(Final<'_>, &mut [T]) + Sync,
     ) {
-        out.par_chunks_mut(out_len)
-            .zip(images.par_chunks(in_len))
+        out.par_chunks_mut(GROUP * out_len)
+            .zip(images.par_chunks(GROUP * in_len))
             .for_each_init(
                 || Workspace::new(&self.plan),
-                |ws, (o, image)| store(run_image(&self.plan, ws, image, None), o),
+                |ws, (o, group)| store(run_group(&self.plan, ws, group, None), o),
             );
     }
 }
 
-/// One image's output of one layer, before the batch is assembled.
+/// One group's output of one layer, before the batch is assembled.
 enum LayerOutputData {
     Levels(Vec<u8>),
     Potentials(Vec<i32>),
