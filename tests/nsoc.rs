@@ -515,6 +515,16 @@ fn recipes() -> Vec<Recipe> {
             ],
         ),
         recipe(
+            // 1024 pixels × 32 channels of potentials: one image per product.
+            "chunked_group",
+            Dims::new(32, 32, 3),
+            vec![
+                LayerSpec::conv("in", InputConvolutional, 32, 3).pooled(max(2, 2)),
+                LayerSpec::conv("c1", Convolutional, 24, 3).pooled(max(2, 2)),
+                LayerSpec::dense("fc", 5),
+            ],
+        ),
+        recipe(
             "activation_last",
             Dims::new(6, 6, 3),
             vec![

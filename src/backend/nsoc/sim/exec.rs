@@ -22,7 +22,7 @@
 //! modulo 2^16 (or 2^32) and therefore exact.
 
 use super::activation::Boundaries;
-use super::kernels::{gemm, round_up, rows_gemm, ARows, Isa, PackedB, RowsB};
+use super::kernels::{gemm, gemm_u8, round_up, rows_gemm, ARows, Isa, PackedB, PackedB8, RowsB};
 use crate::backend::nsoc::geometry::Axis;
 use crate::backend::nsoc::program::{Dims, Layer, LayerKind, Pooling, Program};
 
@@ -30,6 +30,9 @@ use crate::backend::nsoc::program::{Dims, Layer, LayerKind, Pooling, Program};
 pub(super) const GROUP: usize = 8;
 /// Spare values after every input buffer: row reads may run one value past a window.
 const SLACK: usize = 16;
+/// Bytes of i32 potentials one product may produce: a layer runs its group in chunks of images
+/// small enough that the potentials stay in the L2 cache until pooled and activated.
+const ACC_BUDGET: usize = 128 << 10;
 
 /// A program ready to run: one [`Step`] per layer plus the scratch sizes it needs.
 #[derive(Clone, Debug)]
@@ -53,6 +56,8 @@ pub(super) struct Step {
     summed: bool,
     max_pool: Option<MaxPool>,
     finish: Finish,
+    /// Images per product (1..=GROUP).
+    chunk: usize,
 }
 
 /// Where the rows of `A` come from.
@@ -82,6 +87,8 @@ struct Padded {
 
 #[derive(Clone, Debug)]
 enum Matmul {
+    /// Register-tiled u8×i8 GEMM with i16 accumulation (`A` holds small non-negative values).
+    Bytes(PackedB8),
     /// Register-tiled i16 GEMM (values of `A` fit i16).
     Packed(PackedB),
     /// i32 row product.
@@ -89,8 +96,32 @@ enum Matmul {
 }
 
 impl Matmul {
+    /// The fastest product whose arithmetic provably stays exact for `|A| ≤ a_bound`
+    /// (`non_negative`: `A ≥ 0`): `segments` blocks of `len` rows of `entry(segment, row, col)`.
+    fn choose(
+        a_bound: u64,
+        non_negative: bool,
+        segments: usize,
+        len: usize,
+        n: usize,
+        entry: impl Fn(usize, usize, usize) -> i8,
+    ) -> Matmul {
+        if non_negative && a_bound <= u64::from(u8::MAX) {
+            if let Some(b) = PackedB8::new(segments, len, n, a_bound as u32, &entry) {
+                return Matmul::Bytes(b);
+            }
+        }
+        if a_bound <= i16::MAX as u64 {
+            Matmul::Packed(PackedB::new(segments, len, n, entry))
+        } else {
+            assert_eq!(segments, 1, "the i32 row product reads explicit rows");
+            Matmul::Rows(RowsB::new(len, n, |row, col| entry(0, row, col)))
+        }
+    }
+
     fn width(&self) -> usize {
         match self {
+            Matmul::Bytes(b) => b.width(),
             Matmul::Packed(b) => b.width(),
             Matmul::Rows(b) => b.width(),
         }
@@ -98,6 +129,7 @@ impl Matmul {
 
     fn row_multiple(&self) -> usize {
         match self {
+            Matmul::Bytes(b) => b.row_multiple(),
             Matmul::Packed(b) => b.row_multiple(),
             Matmul::Rows(_) => 1,
         }
@@ -106,6 +138,7 @@ impl Matmul {
     /// Values per explicit row of `A`.
     fn depth(&self) -> usize {
         match self {
+            Matmul::Bytes(b) => b.run_len(),
             Matmul::Packed(b) => b.run_len(),
             Matmul::Rows(b) => b.depth(),
         }
@@ -140,6 +173,7 @@ struct Sizes {
     input: usize,
     levels: usize,
     padded: usize,
+    a8: usize,
     offsets: usize,
     a16: usize,
     a32: usize,
@@ -228,7 +262,6 @@ impl Step {
         let summed = layer.pooling == Pooling::GlobalAverage;
         // Largest |value| of A: one pixel's, times the pixels when they are summed.
         let rows_summed = if summed { conv.pixels() } else { 1 };
-        let fits_i16 = |bound: u64| bound <= i16::MAX as u64;
         let (source, matmul) = match layer.kind {
             LayerKind::InputConvolutional | LayerKind::Convolutional => {
                 // Akida holds convolution kernels flipped (a true convolution), the input
@@ -240,13 +273,13 @@ impl Step {
                     layer.weights[(tap(layer, t / kw, t % kw, flip) * c + ch) * f + col]
                 };
                 let bound = rows_summed * u64::from(max_input);
-                let matmul = match (fits_i16(bound), summed) {
+                let matmul = if summed {
+                    Matmul::choose(bound, false, 1, kh * kw * c, f, |_, k, col| weight(k, col))
+                } else {
                     // One run per kernel row, read in place.
-                    (true, false) => Matmul::Packed(PackedB::new(kh, kw * c, f, |s, t, col| {
+                    Matmul::choose(bound, true, kh, kw * c, f, |s, t, col| {
                         weight(s * kw * c + t, col)
-                    })),
-                    (true, true) => Matmul::Packed(PackedB::matrix(kh * kw * c, f, weight)),
-                    (false, _) => Matmul::Rows(RowsB::new(kh * kw * c, f, weight)),
+                    })
                 };
                 let window = window(layer);
                 let (padded, pixel_offsets) = patch_layout(layer, &window, conv);
@@ -271,12 +304,8 @@ impl Step {
                 }
                 let dw_max = layer.depthwise_bounds(max_input).into_iter().max();
                 let bound = rows_summed.saturating_mul(dw_max.unwrap_or(0));
-                let weight = |row: usize, col: usize| layer.weights_pw[row * f + col];
-                let matmul = if fits_i16(bound) {
-                    Matmul::Packed(PackedB::matrix(c, f, weight))
-                } else {
-                    Matmul::Rows(RowsB::new(c, f, weight))
-                };
+                let weight = |_: usize, row: usize, col: usize| layer.weights_pw[row * f + col];
+                let matmul = Matmul::choose(bound, false, 1, c, f, weight);
                 let source = Source::Depthwise {
                     window: window(layer),
                     kernel,
@@ -287,17 +316,16 @@ impl Step {
                 let (h, w) = (input.height as usize, input.width as usize);
                 // Our row for input cell (y, x, ch) is (y·W + x)·C + ch; Akida's is
                 // ch·(H·W) + x·H + y.
-                let weight = |row: usize, col: usize| {
+                let weight = |_: usize, row: usize, col: usize| {
                     let (pixel, ch) = (row / c, row % c);
                     let (y, x) = (pixel / w, pixel % w);
                     layer.weights[(ch * h * w + x * h + y) * f + col]
                 };
-                let matmul = if fits_i16(u64::from(max_input)) {
-                    Matmul::Packed(PackedB::matrix(h * w * c, f, weight))
-                } else {
-                    Matmul::Rows(RowsB::new(h * w * c, f, weight))
-                };
-                (Source::Flat, matmul)
+                let bound = u64::from(max_input);
+                (
+                    Source::Flat,
+                    Matmul::choose(bound, true, 1, h * w * c, f, weight),
+                )
             }
         };
         let max_pool = match layer.pooling {
@@ -321,7 +349,7 @@ impl Step {
         } else {
             Finish::Potentials
         };
-        Step {
+        let mut step = Step {
             input,
             conv,
             output: layer.output_dims,
@@ -330,7 +358,11 @@ impl Step {
             summed,
             max_pool,
             finish,
-        }
+            chunk: GROUP,
+        };
+        let image_bytes = step.rows_per_image() * step.matmul.width() * 4;
+        step.chunk = (ACC_BUDGET / image_bytes).clamp(1, GROUP);
+        step
     }
 
     /// Rows of `A` per image: one when summed or flat, else one per conv pixel.
@@ -346,40 +378,68 @@ impl Step {
         round_up(g * self.rows_per_image(), self.matmul.row_multiple())
     }
 
-    /// Whether the GEMM reads `A` in place (from the input or its padded copy).
+    /// Whether the GEMM reads `A` in place (from the input, or its padded or byte copy).
     fn in_place(&self) -> bool {
         matches!(
             (&self.source, &self.matmul, self.summed),
             (
                 Source::Patches { .. } | Source::Flat,
-                Matmul::Packed(_),
+                Matmul::Packed(_) | Matmul::Bytes(_),
                 false
             )
         )
     }
 
+    /// For a convolution read in place: `(padded, image length, kernel row stride, pixel
+    /// offsets)`, where each image's patches start and how far apart kernel rows are.
+    fn patch_layout(&self) -> Option<(bool, usize, usize, &[usize])> {
+        let Source::Patches {
+            padded,
+            pixel_offsets,
+            ..
+        } = &self.source
+        else {
+            return None;
+        };
+        if self.summed {
+            return None;
+        }
+        let (h, w, c) = (
+            self.input.height as usize,
+            self.input.width as usize,
+            self.input.channels as usize,
+        );
+        Some(match padded {
+            Some(p) => (true, p.height * p.width * c, p.width * c, pixel_offsets),
+            None => (false, h * w * c, w * c, pixel_offsets),
+        })
+    }
+
     fn grow(&self, s: &mut Sizes) {
-        let rows = self.rows(GROUP);
+        let rows = self.rows(self.chunk);
         let width = self.matmul.width();
         s.levels = s.levels.max(GROUP * self.output.elements() as usize);
         s.offsets = s.offsets.max(rows);
-        if let Source::Patches {
-            padded: Some(p), ..
-        } = &self.source
-        {
-            let image = p.height * p.width * self.input.channels as usize;
-            s.padded = s.padded.max(GROUP * image);
+        let layout = self.patch_layout();
+        let image = layout.map_or(self.input.elements() as usize, |(_, len, _, _)| len);
+        match (&self.matmul, layout) {
+            (Matmul::Bytes(_), _) => s.a8 = s.a8.max(GROUP * image),
+            (Matmul::Packed(_), Some((true, ..))) => s.padded = s.padded.max(GROUP * image),
+            _ => {}
         }
         if !self.in_place() {
             let explicit = rows * self.matmul.depth();
             match self.matmul {
+                Matmul::Bytes(_) => unreachable!("byte products read in place"),
                 Matmul::Packed(_) => s.a16 = s.a16.max(explicit),
                 Matmul::Rows(_) => s.a32 = s.a32.max(explicit),
             }
         }
         s.acc = s.acc.max(rows * width);
         if self.max_pool.is_some() {
-            s.pooled = s.pooled.max(GROUP * self.output.pixels() as usize * width);
+            s.pooled = s
+                .pooled
+                .max(self.chunk * self.output.pixels() as usize * width);
         }
         if matches!(self.finish, Finish::Potentials) {
             s.potentials = s.potentials.max(GROUP * self.output.elements() as usize);
@@ -401,6 +461,7 @@ pub(super) struct Workspace {
 #[derive(Debug)]
 struct Scratch {
     padded: Vec<i16>,
+    a8: Vec<u8>,
     offsets: Vec<usize>,
     a16: Vec<i16>,
     a32: Vec<i32>,
@@ -418,6 +479,7 @@ impl Workspace {
             bytes: vec![0; s.levels],
             scratch: Scratch {
                 padded: vec![0; s.padded + SLACK],
+                a8: vec![0; s.a8 + SLACK],
                 offsets: vec![0; s.offsets],
                 a16: vec![0; s.a16 + SLACK],
                 a32: vec![0; s.a32],
@@ -495,16 +557,11 @@ fn run_group_inline<'w>(
             Some(0) => (&first[..], second),
             Some(_) => (&second[..], first),
         };
-        let potentials = run_step(plan.isa, step, src, g, &mut ws.scratch);
         let out_len = step.output.elements() as usize;
-        let f = step.output.channels as usize;
-        let width = step.matmul.width();
         match &step.finish {
-            Finish::Activation(bounds) => {
+            Finish::Activation(_) => {
                 let dst = &mut dst[..g * out_len];
-                for (levels, pot) in dst.chunks_exact_mut(f).zip(potentials.chunks_exact(width)) {
-                    bounds.apply(plan.isa, pot, levels);
-                }
+                run_step(plan.isa, step, src, g, &mut ws.scratch, Out::Levels(dst));
                 if index < last {
                     if let Some(t) = trace.as_mut() {
                         t(index, to_bytes(dst, &mut ws.bytes));
@@ -514,16 +571,18 @@ fn run_group_inline<'w>(
             }
             Finish::Potentials => {
                 assert_eq!(index, last, "only the last layer outputs potentials");
-                let s = &mut ws.scratch;
-                let potentials = match &step.max_pool {
-                    Some(_) => &s.pooled[..],
-                    None => &s.acc[..],
-                };
-                let dst = &mut s.potentials[..g * out_len];
-                for (o, pot) in dst.chunks_exact_mut(f).zip(potentials.chunks_exact(width)) {
-                    o.copy_from_slice(&pot[..f]);
-                }
-                return Final::Potentials(dst);
+                let mut potentials = std::mem::take(&mut ws.scratch.potentials);
+                let dst = &mut potentials[..g * out_len];
+                run_step(
+                    plan.isa,
+                    step,
+                    src,
+                    g,
+                    &mut ws.scratch,
+                    Out::Potentials(dst),
+                );
+                ws.scratch.potentials = potentials;
+                return Final::Potentials(&ws.scratch.potentials[..g * out_len]);
             }
         }
     }
@@ -542,115 +601,181 @@ fn to_bytes<'b>(levels: &[i16], bytes: &'b mut [u8]) -> &'b [u8] {
     out
 }
 
-/// Computes the (pooled) potentials of `step` for `g` images, `matmul.width()` lanes per
-/// output pixel, image after image.
+/// Where a step writes its output: activation levels, or the last layer's potentials.
+enum Out<'a> {
+    Levels(&'a mut [i16]),
+    Potentials(&'a mut [i32]),
+}
+
+/// Runs `step` on `g` images, [`Step::chunk`] images per product: rows of `A`, the product,
+/// pooling and activation, written to `out` (dense NHWC, image after image).
 #[inline(always)]
-fn run_step<'s>(isa: Isa, step: &Step, src: &[i16], g: usize, s: &'s mut Scratch) -> &'s [i32] {
-    let rows = step.rows(g);
+fn run_step(isa: Isa, step: &Step, src: &[i16], g: usize, s: &mut Scratch, mut out: Out<'_>) {
     let width = step.matmul.width();
     let in_len = step.input.elements() as usize;
-    let acc = &mut s.acc[..rows * width];
+    let out_len = step.output.elements() as usize;
+    let f = step.output.channels as usize;
+    let per_image = step.rows_per_image();
+    let layout = step.patch_layout();
+    // Copies made once for the group: bytes for the u8 product, the padded input otherwise.
+    let pad = match &step.source {
+        Source::Patches { pad, .. } => *pad,
+        _ => 0,
+    };
+    let padded = layout.filter(|l| l.0).map(|(_, len, ..)| len);
     match &step.matmul {
-        Matmul::Packed(b) => {
-            let offsets = &mut s.offsets[..rows];
-            let (data, stride): (&[i16], usize) = match &step.source {
-                Source::Patches {
-                    padded,
-                    pixel_offsets,
-                    pad,
-                    ..
-                } if !step.summed => {
-                    let c = step.input.channels as usize;
-                    let (data, image_len, row_len) = match padded {
-                        Some(p) => {
-                            pad_images(step, *p, *pad, src, g, &mut s.padded);
-                            (&s.padded[..], p.height * p.width * c, p.width * c)
-                        }
-                        None => (src, in_len, step.input.width as usize * c),
-                    };
-                    for (n, chunk) in offsets.chunks_mut(pixel_offsets.len()).enumerate() {
-                        for (o, &p) in chunk.iter_mut().zip(pixel_offsets) {
-                            *o = n * image_len + p;
-                        }
-                    }
-                    (data, row_len)
+        Matmul::Bytes(_) => copy_images(step, padded, pad, src, g, &mut s.a8, |v| v as u8),
+        Matmul::Packed(_) if padded.is_some() => {
+            copy_images(step, padded, pad, src, g, &mut s.padded, |v| v)
+        }
+        _ => {}
+    }
+    // Row starts of images n0.. for a product read in place.
+    let in_place_offsets = |offsets: &mut [usize], n0: usize| match layout {
+        Some((_, image_len, _, pixel_offsets)) => {
+            for (n, chunk) in offsets.chunks_mut(per_image).enumerate() {
+                for (o, &p) in chunk.iter_mut().zip(pixel_offsets) {
+                    *o = (n0 + n) * image_len + p;
                 }
-                Source::Flat => {
-                    for (n, o) in offsets.iter_mut().enumerate() {
-                        *o = n * in_len;
-                    }
-                    (src, 0)
-                }
-                _ => {
+            }
+        }
+        None => {
+            for (n, o) in offsets.iter_mut().enumerate() {
+                *o = (n0 + n) * in_len;
+            }
+        }
+    };
+    let in_place_stride = layout.map_or(0, |(_, _, row_len, _)| row_len);
+    for n0 in (0..g).step_by(step.chunk) {
+        let m = step.chunk.min(g - n0);
+        let rows = step.rows(m);
+        let acc = &mut s.acc[..rows * width];
+        let images = &src[n0 * in_len..];
+        let offsets = &mut s.offsets[..rows];
+        match &step.matmul {
+            Matmul::Bytes(b) => {
+                in_place_offsets(offsets, n0);
+                // Rows past the last image repeat a real row: bounded, and ignored.
+                let first = offsets[0];
+                offsets[m * per_image..].fill(first);
+                let a = ARows {
+                    data: &s.a8[..],
+                    offsets,
+                    stride: in_place_stride,
+                };
+                gemm_u8(isa, a, b, acc);
+            }
+            Matmul::Packed(b) => {
+                let (data, stride): (&[i16], usize) = if step.in_place() {
+                    in_place_offsets(offsets, n0);
+                    let data = if padded.is_some() { &s.padded[..] } else { src };
+                    (data, in_place_stride)
+                } else {
                     let depth = b.run_len();
-                    explicit_rows(step, src, g, &mut s.a16[..rows * depth], depth);
+                    explicit_rows(step, images, m, &mut s.a16[..rows * depth], depth);
                     for (r, o) in offsets.iter_mut().enumerate() {
                         *o = r * depth;
                     }
                     (&s.a16[..], 0)
-                }
-            };
-            // Rows past the last image repeat a real row: bounded, and ignored.
-            let used = g * step.rows_per_image();
-            let first = offsets[0];
-            offsets[used..].fill(first);
-            gemm(
-                isa,
-                ARows {
-                    data,
-                    offsets,
-                    stride,
-                },
-                b,
-                acc,
-            );
-        }
-        Matmul::Rows(b) => {
-            let depth = b.depth();
-            let a = &mut s.a32[..rows * depth];
-            explicit_rows(step, src, g, a, depth);
-            rows_gemm(a, rows, b, acc);
-        }
-    }
-    match &step.max_pool {
-        Some(pool) => {
-            let conv_len = step.conv.pixels() as usize * width;
-            let out_len = step.output.pixels() as usize * width;
-            let out = &mut s.pooled[..g * out_len];
-            for (o, a) in out
-                .chunks_exact_mut(out_len)
-                .zip(acc.chunks_exact(conv_len))
-            {
-                max_pool(a, step.conv, width, pool, o);
+                };
+                let first = offsets[0];
+                offsets[m * per_image..].fill(first);
+                gemm(
+                    isa,
+                    ARows {
+                        data,
+                        offsets,
+                        stride,
+                    },
+                    b,
+                    acc,
+                );
             }
-            out
+            Matmul::Rows(b) => {
+                let depth = b.depth();
+                let a = &mut s.a32[..rows * depth];
+                explicit_rows(step, images, m, a, depth);
+                rows_gemm(a, rows, b, acc);
+            }
         }
-        None => acc,
+        let potentials: &[i32] = match &step.max_pool {
+            Some(pool) => {
+                let conv_len = step.conv.pixels() as usize * width;
+                let pooled_len = step.output.pixels() as usize * width;
+                let pooled = &mut s.pooled[..m * pooled_len];
+                for (o, a) in pooled
+                    .chunks_exact_mut(pooled_len)
+                    .zip(acc.chunks_exact(conv_len))
+                {
+                    max_pool(a, step.conv, width, pool, o);
+                }
+                pooled
+            }
+            None => acc,
+        };
+        let range = n0 * out_len..(n0 + m) * out_len;
+        match (&mut out, &step.finish) {
+            (Out::Levels(levels), Finish::Activation(bounds)) => {
+                for (l, p) in levels[range]
+                    .chunks_exact_mut(f)
+                    .zip(potentials.chunks_exact(width))
+                {
+                    bounds.apply(isa, p, l);
+                }
+            }
+            (Out::Potentials(dst), Finish::Potentials) => {
+                for (o, p) in dst[range]
+                    .chunks_exact_mut(f)
+                    .zip(potentials.chunks_exact(width))
+                {
+                    o.copy_from_slice(&p[..f]);
+                }
+            }
+            _ => unreachable!("a step's output matches its finish"),
+        }
     }
 }
 
-/// Copies each image into the padded layout, borders filled with `pad`.
+/// Copies the group's images into `out` converted by `convert`: in the padded layout (images of
+/// `padded` values, borders filled with `pad`) when given, else as they are.
 #[inline(always)]
-fn pad_images(step: &Step, p: Padded, pad: i16, src: &[i16], g: usize, out: &mut [i16]) {
-    let Source::Patches { window, .. } = &step.source else {
-        unreachable!("only patch sources are padded");
-    };
+fn copy_images<T: Copy>(
+    step: &Step,
+    padded: Option<usize>,
+    pad: i16,
+    src: &[i16],
+    g: usize,
+    out: &mut [T],
+    convert: impl Fn(i16) -> T,
+) {
     let (h, w, c) = (
         step.input.height as usize,
         step.input.width as usize,
         step.input.channels as usize,
     );
+    let in_len = h * w * c;
+    let Some(image_len) = padded else {
+        for (o, &v) in out[..g * in_len].iter_mut().zip(src) {
+            *o = convert(v);
+        }
+        return;
+    };
+    let Source::Patches { window, .. } = &step.source else {
+        unreachable!("only patch sources are padded");
+    };
     let (top, left) = (
         window.rows.pad_before as usize,
         window.cols.pad_before as usize,
     );
-    let image_len = p.height * p.width * c;
+    let padded_w = w + (window.cols.pad_before + window.cols.pad_after) as usize;
     for (n, image) in out[..g * image_len].chunks_exact_mut(image_len).enumerate() {
-        image.fill(pad);
-        let input = &src[n * h * w * c..(n + 1) * h * w * c];
+        image.fill(convert(pad));
+        let input = &src[n * in_len..(n + 1) * in_len];
         for (y, row) in input.chunks_exact(w * c).enumerate() {
-            let start = ((y + top) * p.width + left) * c;
-            image[start..start + w * c].copy_from_slice(row);
+            let start = ((y + top) * padded_w + left) * c;
+            for (o, &v) in image[start..start + w * c].iter_mut().zip(row) {
+                *o = convert(v);
+            }
         }
     }
 }

@@ -11,6 +11,10 @@
 //! intrinsics (LLVM does not form `pmaddwd` from the portable loop); the portable kernel computes
 //! the same sums and is used without AVX2 and as the test oracle.
 //!
+//! When `A` holds small non-negative values (activation levels), [`gemm_u8`] does better: one
+//! `pmaddubsw` multiplies 32 u8×i8 pairs into 16 i16 sums (32 multiply-adds), accumulated in
+//! i16 for as many steps as the bounds allow and then widened into i32 (`PackedB8::flush`).
+//!
 //! Rows of `A` are addressed, not copied ([`ARows`]): a row is `segments` runs of values at a
 //! fixed stride from its start. A plain matrix has one run per row; a convolution reads its
 //! `kh` kernel rows straight from the (padded) input image, one run per kernel row (implicit
@@ -63,8 +67,17 @@ impl PackedB {
         n: usize,
         entry: impl Fn(usize, usize, usize) -> i8,
     ) -> PackedB {
+        PackedB::with_panels(segments, len, n, if n <= 8 { 8 } else { 16 }, entry)
+    }
+
+    fn with_panels(
+        segments: usize,
+        len: usize,
+        n: usize,
+        nr: usize,
+        entry: impl Fn(usize, usize, usize) -> i8,
+    ) -> PackedB {
         let k2 = len.div_ceil(2);
-        let nr = if n <= 8 { 8 } else { 16 };
         let panels = n.div_ceil(nr);
         let depth = segments * k2;
         let mut data = vec![0i16; panels * depth * 2 * nr];
@@ -123,29 +136,139 @@ impl PackedB {
     }
 }
 
-/// Where the rows of `A` are in `data`: row `r` is `segments` runs of [`PackedB::run_len`]
-/// values, run `s` starting at `offsets[r] + s·stride`.
+/// `B` packed for [`gemm_u8`]: the layout of [`PackedB`] with 16-column panels, in i8, for `A`
+/// values in `0..=max_a`.
+#[derive(Clone, Debug)]
+pub struct PackedB8 {
+    k2: usize,
+    segments: usize,
+    panels: usize,
+    /// Row pairs the i16 accumulators take before they must be widened.
+    flush: usize,
+    data: Vec<i8>,
+}
+
+impl PackedB8 {
+    /// Packs like [`PackedB::new`], or `None` when the i16 arithmetic could saturate
+    /// (`pmaddubsw` saturates `a0·b0 + a1·b1` to i16) for inputs up to `max_a`.
+    pub fn new(
+        segments: usize,
+        len: usize,
+        n: usize,
+        max_a: u32,
+        entry: impl Fn(usize, usize, usize) -> i8,
+    ) -> Option<PackedB8> {
+        let wide = PackedB::with_panels(segments, len, n, 16, entry);
+        let max_w = wide
+            .data
+            .iter()
+            .map(|w| w.unsigned_abs())
+            .max()
+            .unwrap_or(0);
+        let pair = 2 * u64::from(max_a) * u64::from(max_w);
+        if pair > i16::MAX as u64 {
+            return None;
+        }
+        let flush = (i16::MAX as u64)
+            .checked_div(pair)
+            .map_or(usize::MAX, |f| f as usize);
+        Some(PackedB8 {
+            k2: wide.k2,
+            segments: wide.segments,
+            panels: wide.panels,
+            flush,
+            data: wide.data.iter().map(|&w| w as i8).collect(),
+        })
+    }
+
+    /// Values per row run of `A` (even).
+    pub fn run_len(&self) -> usize {
+        2 * self.k2
+    }
+
+    /// Output width, a multiple of 16.
+    pub fn width(&self) -> usize {
+        self.panels * 16
+    }
+
+    /// Rows of `A` must come in multiples of this.
+    pub fn row_multiple(&self) -> usize {
+        4
+    }
+
+    fn panel(&self, p: usize) -> &[i8] {
+        let len = self.segments * self.k2 * 32;
+        &self.data[p * len..(p + 1) * len]
+    }
+}
+
+/// Where the rows of `A` are in `data`: row `r` is `segments` runs of `run_len` values (see
+/// the packed `B`), run `s` starting at `offsets[r] + s·stride`.
 #[derive(Clone, Copy, Debug)]
-pub struct ARows<'a> {
-    pub data: &'a [i16],
+pub struct ARows<'a, T> {
+    pub data: &'a [T],
     pub offsets: &'a [usize],
     pub stride: usize,
+}
+
+/// Checks that every row run of `a` and every output tile is in bounds.
+fn check_operands<T>(
+    a: &ARows<'_, T>,
+    segments: usize,
+    run: usize,
+    multiple: usize,
+    width: usize,
+    c: &[i32],
+) {
+    let rows = a.offsets.len();
+    let reach = (segments - 1) * a.stride + run;
+    assert!(
+        rows % multiple == 0
+            && c.len() >= rows * width
+            && a.offsets.iter().all(|&o| o + reach <= a.data.len()),
+        "gemm operands out of bounds: {rows} rows, width {width}, c {}",
+        c.len()
+    );
+}
+
+/// `C[rows × b.width()] = A · B` for `A` values in `0..=max_a` of `b`, with
+/// `rows = a.offsets.len()` a multiple of 4; `C` row-major.
+#[inline(always)]
+pub fn gemm_u8(isa: Isa, a: ARows<'_, u8>, b: &PackedB8, c: &mut [i32]) {
+    check_operands(&a, b.segments, b.run_len(), b.row_multiple(), b.width(), c);
+    match isa {
+        Isa::Portable => gemm_u8_portable(a, b, c),
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `Isa::Avx2` only comes from `Isa::detect`, which checked the CPU; every row
+        // run and every output tile was bounds-checked above.
+        Isa::Avx2 => unsafe { avx2::gemm_u8(a, b, c) },
+    }
+}
+
+fn gemm_u8_portable(a: ARows<'_, u8>, b: &PackedB8, c: &mut [i32]) {
+    let width = b.width();
+    for p in 0..b.panels {
+        let panel = b.panel(p);
+        for (r, &start) in a.offsets.iter().enumerate() {
+            let mut acc = [0i32; 16];
+            for (step, pairs) in panel.chunks_exact(32).enumerate() {
+                let (s, kk) = (step / b.k2, step % b.k2);
+                let at = start + s * a.stride + 2 * kk;
+                let (a0, a1) = (i32::from(a.data[at]), i32::from(a.data[at + 1]));
+                for (slot, pair) in acc.iter_mut().zip(pairs.chunks_exact(2)) {
+                    *slot += a0 * i32::from(pair[0]) + a1 * i32::from(pair[1]);
+                }
+            }
+            c[r * width + p * 16..][..16].copy_from_slice(&acc);
+        }
+    }
 }
 
 /// `C[rows × b.width()] = A · B` with `rows = a.offsets.len()`, a multiple of
 /// [`PackedB::row_multiple`]; `C` row-major.
 #[inline(always)]
-pub fn gemm(isa: Isa, a: ARows<'_>, b: &PackedB, c: &mut [i32]) {
-    let rows = a.offsets.len();
-    let reach = (b.segments - 1) * a.stride + b.run_len();
-    assert!(
-        rows % b.row_multiple() == 0
-            && c.len() >= rows * b.width()
-            && a.offsets.iter().all(|&o| o + reach <= a.data.len()),
-        "gemm operands out of bounds: {rows} rows, width {}, c {}",
-        b.width(),
-        c.len()
-    );
+pub fn gemm(isa: Isa, a: ARows<'_, i16>, b: &PackedB, c: &mut [i32]) {
+    check_operands(&a, b.segments, b.run_len(), b.row_multiple(), b.width(), c);
     match isa {
         Isa::Portable => gemm_portable(a, b, c),
         #[cfg(target_arch = "x86_64")]
@@ -160,7 +283,7 @@ pub fn gemm(isa: Isa, a: ARows<'_>, b: &PackedB, c: &mut [i32]) {
     }
 }
 
-fn gemm_portable(a: ARows<'_>, b: &PackedB, c: &mut [i32]) {
+fn gemm_portable(a: ARows<'_, i16>, b: &PackedB, c: &mut [i32]) {
     let width = b.width();
     let nr = b.nr;
     let mr = b.row_multiple();
@@ -189,8 +312,66 @@ fn gemm_portable(a: ARows<'_>, b: &PackedB, c: &mut [i32]) {
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{ARows, PackedB};
+    use super::{ARows, PackedB, PackedB8};
     use std::arch::x86_64::*;
+
+    /// The AVX2 version of `gemm_u8_portable`: 4×16 tiles, `pmaddubsw` into four i16
+    /// registers, widened into eight i32 registers every `b.flush` row pairs.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and the operands must pass the checks of `super::gemm_u8`.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn gemm_u8(a: ARows<'_, u8>, b: &PackedB8, c: &mut [i32]) {
+        const MR: usize = 4;
+        let width = b.width();
+        for p in 0..b.panels {
+            let panel = b.panel(p).as_ptr();
+            for r0 in (0..a.offsets.len()).step_by(MR) {
+                let starts: [*const u8; MR] =
+                    std::array::from_fn(|r| a.data.as_ptr().add(a.offsets[r0 + r]));
+                let mut wide = [[_mm256_setzero_si256(); 2]; MR];
+                let mut narrow = [_mm256_setzero_si256(); MR];
+                let mut pending = 0;
+                let mut pairs = panel;
+                for s in 0..b.segments {
+                    let run: [*const u8; MR] = std::array::from_fn(|r| starts[r].add(s * a.stride));
+                    for kk in 0..b.k2 {
+                        let bv = _mm256_loadu_si256(pairs as *const __m256i);
+                        pairs = pairs.add(32);
+                        for r in 0..MR {
+                            let pair = (run[r].add(2 * kk) as *const i16).read_unaligned();
+                            let av = _mm256_set1_epi16(pair);
+                            narrow[r] = _mm256_add_epi16(narrow[r], _mm256_maddubs_epi16(av, bv));
+                        }
+                        pending += 1;
+                        if pending == b.flush {
+                            widen(&mut wide, &mut narrow);
+                            pending = 0;
+                        }
+                    }
+                }
+                widen(&mut wide, &mut narrow);
+                for (r, row) in wide.iter().enumerate() {
+                    let out = c.as_mut_ptr().add((r0 + r) * width + p * 16);
+                    _mm256_storeu_si256(out as *mut __m256i, row[0]);
+                    _mm256_storeu_si256(out.add(8) as *mut __m256i, row[1]);
+                }
+            }
+        }
+    }
+
+    /// Adds the i16 sums into the i32 accumulators (lanes 0–7 and 8–15) and clears them.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    unsafe fn widen<const MR: usize>(wide: &mut [[__m256i; 2]; MR], narrow: &mut [__m256i; MR]) {
+        for (w, n) in wide.iter_mut().zip(narrow.iter_mut()) {
+            let lo = _mm256_cvtepi16_epi32(_mm256_castsi256_si128(*n));
+            let hi = _mm256_cvtepi16_epi32(_mm256_extracti128_si256::<1>(*n));
+            w[0] = _mm256_add_epi32(w[0], lo);
+            w[1] = _mm256_add_epi32(w[1], hi);
+            *n = _mm256_setzero_si256();
+        }
+    }
 
     /// The AVX2 version of `count_above` (LLVM vectorises the portable loop across rows, with
     /// costly transposes): one compare and one subtract per row.
@@ -220,7 +401,7 @@ mod avx2 {
     /// must pass the bounds checks of `super::gemm`.
     #[target_feature(enable = "avx2")]
     pub(super) unsafe fn gemm<const NB: usize, const MR: usize>(
-        a: ARows<'_>,
+        a: ARows<'_, i16>,
         b: &PackedB,
         c: &mut [i32],
     ) {
@@ -397,6 +578,40 @@ mod tests {
                     );
                 }
             }
+            // The same product through the u8 kernel, for non-negative A.
+            let a8: Vec<u8> = a_pad
+                .iter()
+                .map(|&v| (v.unsigned_abs() % 16) as u8)
+                .collect();
+            let a_abs: Vec<i16> = a8.iter().map(|&v| i16::from(v)).collect();
+            let packed8 = PackedB8::new(1, k, n, 15, |_, i, j| b[i * n + j]).unwrap();
+            let u8_rows = ARows {
+                data: &a8,
+                offsets: &offsets,
+                stride: 0,
+            };
+            for isa in isas() {
+                let mut c = vec![0i32; rows * packed8.width()];
+                gemm_u8(isa, u8_rows, &packed8, &mut c);
+                for r in 0..rows {
+                    for j in 0..n {
+                        let expected: i32 = (0..k)
+                            .map(|i| i32::from(a_abs[r * depth + i]) * i32::from(b[i * n + j]))
+                            .sum();
+                        assert_eq!(
+                            c[r * packed8.width() + j],
+                            expected,
+                            "u8 {isa:?} k {k} n {n}"
+                        );
+                    }
+                }
+            }
+            let max_w = b.iter().map(|w| u64::from(w.unsigned_abs())).max().unwrap();
+            let saturating = 2 * 255 * max_w > i16::MAX as u64;
+            assert_eq!(
+                PackedB8::new(1, k, n, 255, |_, i, j| b[i * n + j]).is_none(),
+                saturating
+            );
             let rows_b = RowsB::new(k, n, |i, j| b[i * n + j]);
             let a32: Vec<i32> = a.iter().map(|&v| i32::from(v)).collect();
             let mut c = vec![0i32; rows * rows_b.width()];
