@@ -524,6 +524,19 @@ fn recipes() -> Vec<Recipe> {
                 LayerSpec::dense("fc", 5),
             ],
         ),
+        Recipe {
+            // About 3 % of the dense layer's inputs are non-zero: its event path runs.
+            zero_fraction: 0.97,
+            ..recipe(
+                "sparse_events",
+                Dims::new(8, 8, 1),
+                vec![
+                    LayerSpec::conv("in", InputConvolutional, 16, 3),
+                    LayerSpec::dense("fc", 12),
+                    LayerSpec::dense("out", 3),
+                ],
+            )
+        },
         recipe(
             "activation_last",
             Dims::new(6, 6, 3),

@@ -33,6 +33,11 @@ const SLACK: usize = 16;
 /// Bytes of i32 potentials one product may produce: a layer runs its group in chunks of images
 /// small enough that the potentials stay in the L2 cache until pooled and activated.
 const ACC_BUDGET: usize = 128 << 10;
+/// A fully-connected layer switches to its event path (one weight row added per non-zero
+/// input) when fewer than one input in `EVENT_RATIO` is non-zero. Measured on a 4096→512 layer
+/// (one core): the dense u8 product takes 19 µs per image at any density; the event path 22 µs
+/// at 10 % density and 16 µs at 5 %, so it pays below about 7 %.
+const EVENT_RATIO: usize = 16;
 
 /// A program ready to run: one [`Step`] per layer plus the scratch sizes it needs.
 #[derive(Clone, Debug)]
@@ -58,6 +63,8 @@ pub(super) struct Step {
     finish: Finish,
     /// Images per product (1..=GROUP).
     chunk: usize,
+    /// The weights as rows, for the event path of fully-connected layers.
+    events: Option<RowsB>,
 }
 
 /// Where the rows of `A` come from.
@@ -260,6 +267,7 @@ impl Step {
         let c = input.channels as usize;
         let f = layer.filters() as usize;
         let summed = layer.pooling == Pooling::GlobalAverage;
+        let mut events = None;
         // Largest |value| of A: one pixel's, times the pixels when they are summed.
         let rows_summed = if summed { conv.pixels() } else { 1 };
         let (source, matmul) = match layer.kind {
@@ -322,10 +330,14 @@ impl Step {
                     layer.weights[(ch * h * w + x * h + y) * f + col]
                 };
                 let bound = u64::from(max_input);
-                (
-                    Source::Flat,
-                    Matmul::choose(bound, true, 1, h * w * c, f, weight),
-                )
+                let matmul = Matmul::choose(bound, true, 1, h * w * c, f, weight);
+                events = match matmul {
+                    Matmul::Rows(_) => None,
+                    _ => Some(RowsB::with_width(h * w * c, f, matmul.width(), |r, col| {
+                        weight(0, r, col)
+                    })),
+                };
+                (Source::Flat, matmul)
             }
         };
         let max_pool = match layer.pooling {
@@ -359,6 +371,7 @@ impl Step {
             max_pool,
             finish,
             chunk: GROUP,
+            events,
         };
         let image_bytes = step.rows_per_image() * step.matmul.width() * 4;
         step.chunk = (ACC_BUDGET / image_bytes).clamp(1, GROUP);
@@ -652,8 +665,13 @@ fn run_step(isa: Isa, step: &Step, src: &[i16], g: usize, s: &mut Scratch, mut o
         let acc = &mut s.acc[..rows * width];
         let images = &src[n0 * in_len..];
         let offsets = &mut s.offsets[..rows];
-        match &step.matmul {
-            Matmul::Bytes(b) => {
+        let sparse = step.events.as_ref().filter(|_| {
+            let values = &images[..m * in_len];
+            values.iter().filter(|&&v| v != 0).count() * EVENT_RATIO < values.len()
+        });
+        match (&step.matmul, sparse) {
+            (_, Some(events)) => rows_gemm(&images[..m * in_len], m, events, acc),
+            (Matmul::Bytes(b), None) => {
                 in_place_offsets(offsets, n0);
                 // Rows past the last image repeat a real row: bounded, and ignored.
                 let first = offsets[0];
@@ -665,7 +683,7 @@ fn run_step(isa: Isa, step: &Step, src: &[i16], g: usize, s: &mut Scratch, mut o
                 };
                 gemm_u8(isa, a, b, acc);
             }
-            Matmul::Packed(b) => {
+            (Matmul::Packed(b), None) => {
                 let (data, stride): (&[i16], usize) = if step.in_place() {
                     in_place_offsets(offsets, n0);
                     let data = if padded.is_some() { &s.padded[..] } else { src };
@@ -691,7 +709,7 @@ fn run_step(isa: Isa, step: &Step, src: &[i16], g: usize, s: &mut Scratch, mut o
                     acc,
                 );
             }
-            Matmul::Rows(b) => {
+            (Matmul::Rows(b), None) => {
                 let depth = b.depth();
                 let a = &mut s.a32[..rows * depth];
                 explicit_rows(step, images, m, a, depth);

@@ -474,7 +474,17 @@ pub struct RowsB {
 impl RowsB {
     /// The `k × n` matrix whose entry `(row, col)` is `entry(row, col)`.
     pub fn new(k: usize, n: usize, entry: impl Fn(usize, usize) -> i8) -> RowsB {
-        let width = round_up(n, 8);
+        RowsB::with_width(k, n, round_up(n, 8), entry)
+    }
+
+    /// The same with rows padded to `width ≥ n` columns.
+    pub fn with_width(
+        k: usize,
+        n: usize,
+        width: usize,
+        entry: impl Fn(usize, usize) -> i8,
+    ) -> RowsB {
+        assert!(width >= n, "row width {width} below {n} columns");
         let mut data = vec![0i32; k * width];
         for row in 0..k {
             for col in 0..n {
@@ -495,9 +505,10 @@ impl RowsB {
     }
 }
 
-/// `C[rows × b.width()] = A[rows × k] · B` in i32, skipping zero entries of `A`.
+/// `C[rows × b.width()] = A[rows × k] · B` in i32, skipping zero entries of `A`: the cost is
+/// proportional to the non-zero inputs (events), which pays for sparse inputs.
 #[inline(always)]
-pub fn rows_gemm(a: &[i32], rows: usize, b: &RowsB, c: &mut [i32]) {
+pub fn rows_gemm<T: Copy + Into<i32>>(a: &[T], rows: usize, b: &RowsB, c: &mut [i32]) {
     let k = b.depth();
     let width = b.width;
     assert!(
@@ -508,6 +519,7 @@ pub fn rows_gemm(a: &[i32], rows: usize, b: &RowsB, c: &mut [i32]) {
         let out = &mut c[r * width..(r + 1) * width];
         out.fill(0);
         for (&v, weights) in a[r * k..(r + 1) * k].iter().zip(b.data.chunks_exact(width)) {
+            let v: i32 = v.into();
             if v != 0 {
                 for (o, &w) in out.iter_mut().zip(weights) {
                     *o += v * w;
