@@ -114,8 +114,11 @@ impl<'de> Deserialize<'de> for SourceHash {
 /// A feature-map shape: Keras height, width, channels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Dims {
+    /// Rows (Keras axis 1, Akida `x`).
     pub height: u32,
+    /// Columns (Keras axis 2, Akida `y`).
     pub width: u32,
+    /// Channels, the innermost axis.
     pub channels: u32,
 }
 
@@ -188,9 +191,13 @@ impl fmt::Display for LayerKind {
 pub enum Pooling {
     /// No pooling.
     None,
-    /// Max pooling with Keras geometry and the layer's padding; `size` and `stride` are
-    /// `(height, width)`.
-    Max { size: [u32; 2], stride: [u32; 2] },
+    /// Max pooling with Keras geometry and the layer's padding.
+    Max {
+        /// Window `(height, width)`.
+        size: [u32; 2],
+        /// Step `(height, width)`, at most the window.
+        stride: [u32; 2],
+    },
     /// Global average pooling, which Akida computes as the **sum** of the potentials over all
     /// pixels (the `1/(H·W)` lives in the threshold and act_step).
     GlobalAverage,
@@ -201,7 +208,9 @@ pub enum Pooling {
 pub struct Layer {
     /// The `.q` layer name of the neural layer that opened the block.
     pub name: String,
+    /// The Akida layer type.
     pub kind: LayerKind,
+    /// Dims of the layer's input: the program input or the previous layer's output.
     pub input_dims: Dims,
     /// Dims after pooling: what the next layer receives.
     pub output_dims: Dims,
@@ -214,6 +223,7 @@ pub struct Layer {
     /// The value SAME padding inserts around the uint8 input (`int(input_shift)`); 0 for every
     /// layer but the input convolution.
     pub padding_value: u8,
+    /// Pooling of the potentials, before the activation.
     pub pooling: Pooling,
     /// Weight bit-width: 2..=8 for the input convolution, 2, 4 or 8 otherwise. Weights lie in
     /// the symmetric range `±(2^(bits−1) − 1)`.
@@ -239,16 +249,20 @@ pub struct Program {
     pub model_name: String,
     /// SHA-256 of the `.q` source text.
     pub source_sha256: SourceHash,
+    /// What the program was compiled for.
     pub target: Target,
     /// Shape of one uint8 input image.
     pub input: Dims,
+    /// The layers in execution order; layer 0 is the input convolution.
     pub layers: Vec<Layer>,
 }
 
 /// Which layer an error is about.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LayerRef {
+    /// Position in [`Program::layers`].
     pub index: usize,
+    /// The layer's name.
     pub name: String,
 }
 
@@ -260,7 +274,9 @@ pub struct LayerRef {
     help("programs come from `qnnc compile`; recompile the model instead of editing the file")
 )]
 pub struct ProgramError {
+    /// The layer at fault, or `None` for program-level problems.
     pub layer: Option<LayerRef>,
+    /// What is wrong.
     pub kind: ProgramErrorKind,
 }
 

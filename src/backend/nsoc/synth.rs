@@ -17,7 +17,9 @@ use rand_chacha::ChaCha8Rng;
 /// The shape of one synthetic layer; weights and numbers are generated.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LayerSpec {
+    /// Layer name.
     pub name: String,
+    /// Akida layer type.
     pub kind: LayerKind,
     /// Output channels.
     pub filters: u32,
@@ -25,9 +27,13 @@ pub struct LayerSpec {
     pub kernel: u32,
     /// Square stride (1 for fully-connected layers).
     pub stride: u32,
+    /// Convolution (and max pooling) padding.
     pub padding: Padding,
+    /// Pooling of the potentials.
     pub pooling: Pooling,
+    /// Weight bit-width; weights are uniform in its symmetric range.
     pub weights_bits: u8,
+    /// Activation bit-width.
     pub act_bits: u8,
 }
 
@@ -89,9 +95,13 @@ impl LayerSpec {
 /// How to generate and calibrate a synthetic program.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Recipe {
+    /// Model name (also hashed as the source).
     pub model_name: String,
+    /// Shape of one uint8 input image.
     pub input: Dims,
+    /// The layers, in order.
     pub layers: Vec<LayerSpec>,
+    /// Seed of the weights and of the calibration images.
     pub seed: u64,
     /// Random images used to calibrate thresholds.
     pub calibration_images: usize,

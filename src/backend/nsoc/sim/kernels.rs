@@ -206,8 +206,11 @@ impl PackedB8 {
 /// the packed `B`), run `s` starting at `offsets[r] + s·stride`.
 #[derive(Clone, Copy, Debug)]
 pub struct ARows<'a, T> {
+    /// The values rows are read from.
     pub data: &'a [T],
+    /// Start of each row in `data`.
     pub offsets: &'a [usize],
+    /// Distance between the runs of one row.
     pub stride: usize,
 }
 
