@@ -12,8 +12,8 @@
 //! - global average pooling (a sum over pixels, spec §8) is pushed before the product, which is
 //!   linear: each image's pixel rows are summed into one row, multiplied once.
 //!
-//! Images run in groups of [`GROUP`], layer by layer: the rows of all images of a group go
-//! through one product, so each weight is loaded once per group rather than once per image.
+//! Images run in groups of up to [`GROUP`], layer by layer: the rows of all images of a group
+//! go through one product, so each weight is loaded once per group rather than once per image.
 //!
 //! Exactness: every potential is a sum of integer products, and validation proved `Σ|terms| ≤
 //! i32::MAX` for each, so no partial sum overflows in any order. `A` is held in i16 (for the
@@ -26,8 +26,10 @@ use super::kernels::{gemm, gemm_u8, round_up, rows_gemm, ARows, Isa, PackedB, Pa
 use crate::backend::nsoc::geometry::Axis;
 use crate::backend::nsoc::program::{Dims, Layer, LayerKind, Pooling, Program};
 
-/// Images processed together.
-pub(super) const GROUP: usize = 8;
+/// Images processed together (fewer when one image's feature maps are huge).
+const GROUP: usize = 8;
+/// Bytes of level buffers a group may hold: bounds the workspace of huge programs.
+const GROUP_BUDGET: usize = 32 << 20;
 /// Spare values after every input buffer: row reads may run one value past a window.
 const SLACK: usize = 16;
 /// Bytes of i32 potentials one product may produce: a layer runs its group in chunks of images
@@ -45,6 +47,8 @@ pub(super) struct Plan {
     pub isa: Isa,
     pub input: Dims,
     pub steps: Vec<Step>,
+    /// Images per group (1..=GROUP).
+    pub group: usize,
     sizes: Sizes,
 }
 
@@ -61,7 +65,7 @@ pub(super) struct Step {
     summed: bool,
     max_pool: Option<MaxPool>,
     finish: Finish,
-    /// Images per product (1..=GROUP).
+    /// Images per product (1..=group).
     chunk: usize,
     /// The weights as rows, for the event path of fully-connected layers.
     events: Option<RowsB>,
@@ -160,12 +164,30 @@ struct Window {
     cols: Axis,
 }
 
-#[derive(Clone, Copy, Debug)]
+/// Max pooling: for each output row and column, the input cells of its window (clipped to
+/// the input: padded cells never win the max).
+#[derive(Clone, Debug)]
 struct MaxPool {
-    size: [usize; 2],
-    strides: [usize; 2],
-    rows: Axis,
-    cols: Axis,
+    rows: Vec<(usize, usize)>,
+    cols: Vec<(usize, usize)>,
+}
+
+impl MaxPool {
+    fn new(axes: [Axis; 2], size: [u32; 2], stride: [u32; 2], conv: Dims) -> MaxPool {
+        let ranges = |axis: Axis, window: u32, stride: u32, input: u32| {
+            (0..axis.output)
+                .map(|o| {
+                    let start = i64::from(o) * i64::from(stride) - i64::from(axis.pad_before);
+                    let end = (start + i64::from(window)).min(i64::from(input));
+                    (start.max(0) as usize, end as usize)
+                })
+                .collect()
+        };
+        MaxPool {
+            rows: ranges(axes[0], size[0], stride[0], conv.height),
+            cols: ranges(axes[1], size[1], stride[1], conv.width),
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -192,23 +214,31 @@ struct Sizes {
 impl Plan {
     /// Prepares a validated program.
     pub fn new(program: &Program, isa: Isa) -> Plan {
+        let largest = program
+            .layers
+            .iter()
+            .map(|l| l.output_dims.elements().max(l.input_dims.elements()))
+            .max()
+            .unwrap_or(1) as usize;
+        let group = (GROUP_BUDGET / (2 * largest)).clamp(1, GROUP);
         let steps: Vec<Step> = program
             .layers
             .iter()
             .enumerate()
-            .map(|(i, layer)| Step::new(layer, program.max_input(i)))
+            .map(|(i, layer)| Step::new(layer, program.max_input(i), group))
             .collect();
         let mut sizes = Sizes {
-            input: GROUP * program.input.elements() as usize,
+            input: group * program.input.elements() as usize,
             ..Sizes::default()
         };
         for step in &steps {
-            step.grow(&mut sizes);
+            step.grow(&mut sizes, group);
         }
         Plan {
             isa,
             input: program.input,
             steps,
+            group,
             sizes,
         }
     }
@@ -261,7 +291,7 @@ fn patch_layout(layer: &Layer, window: &Window, conv: Dims) -> (Option<Padded>, 
 }
 
 impl Step {
-    fn new(layer: &Layer, max_input: u32) -> Step {
+    fn new(layer: &Layer, max_input: u32, group: usize) -> Step {
         let input = layer.input_dims;
         let conv = layer.conv_dims().expect("validated layer has an output");
         let c = input.channels as usize;
@@ -342,13 +372,8 @@ impl Step {
         };
         let max_pool = match layer.pooling {
             Pooling::Max { size, stride } => {
-                let [rows, cols] = layer.pool_axes(conv).expect("validated pooling");
-                Some(MaxPool {
-                    size: size.map(|s| s as usize),
-                    strides: stride.map(|s| s as usize),
-                    rows,
-                    cols,
-                })
+                let axes = layer.pool_axes(conv).expect("validated pooling");
+                Some(MaxPool::new(axes, size, stride, conv))
             }
             Pooling::None | Pooling::GlobalAverage => None,
         };
@@ -370,11 +395,11 @@ impl Step {
             summed,
             max_pool,
             finish,
-            chunk: GROUP,
+            chunk: group,
             events,
         };
         let image_bytes = step.rows_per_image() * step.matmul.width() * 4;
-        step.chunk = (ACC_BUDGET / image_bytes).clamp(1, GROUP);
+        step.chunk = (ACC_BUDGET / image_bytes).clamp(1, group);
         step
     }
 
@@ -428,16 +453,16 @@ impl Step {
         })
     }
 
-    fn grow(&self, s: &mut Sizes) {
+    fn grow(&self, s: &mut Sizes, group: usize) {
         let rows = self.rows(self.chunk);
         let width = self.matmul.width();
-        s.levels = s.levels.max(GROUP * self.output.elements() as usize);
+        s.levels = s.levels.max(group * self.output.elements() as usize);
         s.offsets = s.offsets.max(rows);
         let layout = self.patch_layout();
         let image = layout.map_or(self.input.elements() as usize, |(_, len, _, _)| len);
         match (&self.matmul, layout) {
-            (Matmul::Bytes(_), _) => s.a8 = s.a8.max(GROUP * image),
-            (Matmul::Packed(_), Some((true, ..))) => s.padded = s.padded.max(GROUP * image),
+            (Matmul::Bytes(_), _) => s.a8 = s.a8.max(group * image),
+            (Matmul::Packed(_), Some((true, ..))) => s.padded = s.padded.max(group * image),
             _ => {}
         }
         if !self.in_place() {
@@ -455,7 +480,7 @@ impl Step {
                 .max(self.chunk * self.output.pixels() as usize * width);
         }
         if matches!(self.finish, Finish::Potentials) {
-            s.potentials = s.potentials.max(GROUP * self.output.elements() as usize);
+            s.potentials = s.potentials.max(group * self.output.elements() as usize);
         }
     }
 }
@@ -513,7 +538,7 @@ pub(super) enum Final<'a> {
 /// Called after every layer but the last with the layer index and the group's levels.
 pub(super) type Trace<'t> = Option<&'t mut dyn FnMut(usize, &[u8])>;
 
-/// Runs up to [`GROUP`] images (`images.len()` a multiple of the input size, NHWC).
+/// Runs up to `plan.group` images (`images.len()` a multiple of the input size, NHWC).
 pub(super) fn run_group<'w>(
     plan: &Plan,
     ws: &'w mut Workspace,
@@ -553,8 +578,9 @@ fn run_group_inline<'w>(
     let in_len = plan.input.elements() as usize;
     let g = images.len() / in_len;
     assert!(
-        images.len() % in_len == 0 && (1..=GROUP).contains(&g),
-        "a group holds 1 to {GROUP} whole images"
+        images.len() % in_len == 0 && (1..=plan.group).contains(&g),
+        "a group holds 1 to {} whole images",
+        plan.group
     );
     for (d, &v) in ws.input.iter_mut().zip(images) {
         *d = i16::from(v);
@@ -934,46 +960,28 @@ fn add_row<T: Lane>(step: &Step, image: &[i16], p: usize, row: &mut [T]) {
     }
 }
 
-/// The input cells `start..end` of output `index`'s window along one axis (clipped to the
-/// input: padded cells never win the max).
-#[inline(always)]
-fn window_range(
-    axis: &Axis,
-    stride: usize,
-    index: usize,
-    window: usize,
-    size: usize,
-) -> (usize, usize) {
-    let start = index * stride;
-    let pad = axis.pad_before as usize;
-    (
-        start.saturating_sub(pad),
-        (start + window).saturating_sub(pad).min(size),
-    )
-}
-
 /// Keras max pooling over `acc` (`conv` pixels of `width` lanes, a multiple of 8) into `out`.
 #[inline(always)]
 fn max_pool(acc: &[i32], conv: Dims, width: usize, pool: &MaxPool, out: &mut [i32]) {
-    let (h, w) = (conv.height as usize, conv.width as usize);
-    let out_w = pool.cols.output as usize;
-    for (p, dst) in out.chunks_exact_mut(width).enumerate() {
-        let (oy, ox) = (p / out_w, p % out_w);
-        let (y0, y1) = window_range(&pool.rows, pool.strides[0], oy, pool.size[0], h);
-        let (x0, x1) = window_range(&pool.cols, pool.strides[1], ox, pool.size[1], w);
-        for (c, d) in dst.chunks_exact_mut(8).enumerate() {
-            let mut best = [i32::MIN; 8];
-            for y in y0..y1 {
-                for x in x0..x1 {
-                    let cell: &[i32; 8] = acc[(y * w + x) * width + c * 8..][..8]
-                        .try_into()
-                        .expect("8 lanes");
-                    for j in 0..8 {
-                        best[j] = best[j].max(cell[j]);
+    let w = conv.width as usize;
+    let mut pixels = out.chunks_exact_mut(width);
+    for &(y0, y1) in &pool.rows {
+        for &(x0, x1) in &pool.cols {
+            let dst = pixels.next().expect("one output pixel per window");
+            for (c, d) in dst.chunks_exact_mut(8).enumerate() {
+                let mut best = [i32::MIN; 8];
+                for y in y0..y1 {
+                    for x in x0..x1 {
+                        let cell: &[i32; 8] = acc[(y * w + x) * width + c * 8..][..8]
+                            .try_into()
+                            .expect("8 lanes");
+                        for j in 0..8 {
+                            best[j] = best[j].max(cell[j]);
+                        }
                     }
                 }
+                d.copy_from_slice(&best);
             }
-            d.copy_from_slice(&best);
         }
     }
 }

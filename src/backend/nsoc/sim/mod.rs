@@ -18,7 +18,7 @@ mod exec;
 pub mod kernels;
 
 use super::program::{Dims, Program, ProgramError};
-use exec::{run_group, Final, Plan, Workspace, GROUP};
+use exec::{run_group, Final, Plan, Workspace};
 use kernels::Isa;
 use ndarray::{Array4, ArrayView4, ArrayViewD, Axis};
 use rayon::prelude::*;
@@ -165,7 +165,7 @@ impl Simulator {
         let n = input.len_of(Axis(0));
         let in_len = self.plan.input.elements() as usize;
         let per_group: Vec<Vec<LayerOutputData>> = images
-            .par_chunks(GROUP * in_len)
+            .par_chunks(self.plan.group * in_len)
             .map_init(
                 || Workspace::new(&self.plan),
                 |ws, group| {
@@ -302,8 +302,8 @@ impl Simulator {
         out_len: usize,
         store: impl Fn(Final<'_>, &mut [T]) + Sync,
     ) {
-        out.par_chunks_mut(GROUP * out_len)
-            .zip(images.par_chunks(GROUP * in_len))
+        out.par_chunks_mut(self.plan.group * out_len)
+            .zip(images.par_chunks(self.plan.group * in_len))
             .for_each_init(
                 || Workspace::new(&self.plan),
                 |ws, (o, group)| store(run_group(&self.plan, ws, group, None), o),
