@@ -690,6 +690,22 @@ fn text_dumps_round_trip() {
 }
 
 #[test]
+fn text_summary_lists_every_layer() {
+    let text = Reference::load(SEPARABLE).program.to_string();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2 + 4 + 1, "{text}");
+    assert!(lines[0].starts_with("model `sep_q_w4_a4_iw8` for software (source sha256 "));
+    assert_eq!(lines[1], "input (28, 28, 1) uint8");
+    assert_eq!(
+        lines[3],
+        "  1 `sep1`                   SeparableConvolutional (28, 28, 8) -> (14, 14, 16), \
+         kernel 3x3/1x1 same, max pool 2x2/2x2, 4-bit weights (200), 4-bit levels"
+    );
+    assert!(lines[5].ends_with("4-bit weights (320), potentials"));
+    assert!(lines[6].starts_with("4 layers, "));
+}
+
+#[test]
 fn header_layout_is_stable() {
     let bytes = format::encode(&toy_program()).unwrap();
     assert_eq!(&bytes[..8], b"\x89NSOC\r\n\x1a");

@@ -4,7 +4,7 @@
 //! - [`program`]: the data model ([`Program`], [`Layer`]) and its invariants
 //!   ([`Program::validate`]).
 //! - [`geometry`]: Keras SAME/VALID window geometry shared by validation and simulation.
-//! - [`format`]: the versioned `.nsoc` binary file (see `docs/nsoc-format.md`).
+//! - [`format`](mod@format): the versioned `.nsoc` binary file (see `docs/nsoc-format.md`).
 //! - [`sim`]: the bit-exact integer simulator (Akida `forward` / `predict`).
 //! - [`synth`]: synthetic programs with calibrated thresholds, for benchmarks and tests.
 //! - [`akida`]: import of models converted by BrainChip's flow (`Model.to_json()` dumps).

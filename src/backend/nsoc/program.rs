@@ -631,6 +631,64 @@ impl Program {
     }
 }
 
+/// A human-readable summary, one line per layer (what `qnnc inspect` prints as text).
+impl fmt::Display for Program {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "model `{}` for {} (source sha256 {})",
+            self.model_name.escape_debug(),
+            self.target.as_str(),
+            self.source_sha256.to_hex()
+        )?;
+        writeln!(f, "input {} uint8", self.input)?;
+        for (i, l) in self.layers.iter().enumerate() {
+            let pooling = match l.pooling {
+                Pooling::None => String::new(),
+                Pooling::Max { size, stride } => format!(
+                    ", max pool {}x{}/{}x{}",
+                    size[0], size[1], stride[0], stride[1]
+                ),
+                Pooling::GlobalAverage => ", global average pool".to_owned(),
+            };
+            let geometry = if l.kind.is_convolutional() {
+                format!(
+                    ", kernel {}x{}/{}x{} {}",
+                    l.kernel[0],
+                    l.kernel[1],
+                    l.strides[0],
+                    l.strides[1],
+                    l.padding.as_str()
+                )
+            } else {
+                String::new()
+            };
+            let output = if l.activation {
+                format!("{}-bit levels", l.act_bits)
+            } else {
+                "potentials".to_owned()
+            };
+            writeln!(
+                f,
+                "{i:>3} {:<24} {:<22} {} -> {}{geometry}{pooling}, {}-bit weights ({}), {output}",
+                format!("`{}`", l.name.escape_debug()),
+                l.kind.as_str(),
+                l.input_dims,
+                l.output_dims,
+                l.weights_bits,
+                l.parameter_count(),
+            )?;
+        }
+        write!(
+            f,
+            "{} layers, {} weights, {} multiply-accumulates per image",
+            self.layers.len(),
+            self.parameter_count(),
+            self.layers.iter().map(Layer::mac_count).sum::<u64>()
+        )
+    }
+}
+
 fn check_name(what: &'static str, name: &str) -> Result<(), ProgramErrorKind> {
     if name.is_empty() {
         return Err(ProgramErrorKind::EmptyName { what });
