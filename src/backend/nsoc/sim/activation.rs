@@ -86,7 +86,8 @@ impl Boundaries {
     /// Writes the levels of `potentials[..out.len()]` into `out`, eight channels at a time
     /// (`potentials` holds the padded row: at least `out.len()` rounded up to 8 values).
     ///
-    /// Exact for `potentials > i32::MIN`, which validated programs guarantee (`|P| ≤ i32::MAX`).
+    /// Exact for every i32 potential: each bound is `threshold + floor(…)` computed in i64 and
+    /// clamped to `i32::MAX`, which no potential exceeds, and never lies below `threshold`.
     #[inline(always)]
     pub fn apply<L: Copy + From<u8>>(&self, isa: Isa, potentials: &[i32], out: &mut [L]) {
         let channels = out.len();
