@@ -28,6 +28,7 @@
 //!   they merge, so later diagnostics still point at the `.q` text.
 //! - User mistakes never panic; a panic is a bug in qnnc.
 
+pub mod backend;
 pub mod commands;
 pub mod diag;
 pub mod driver;

@@ -6,6 +6,8 @@ mod common;
 mod hist;
 /// File formats and safe output: npy/npz/IDX readers and writers, atomic writes, the budget.
 mod io;
+/// The NSoC program: format, validation, and the integer simulator against akida.
+mod nsoc;
 /// `qnnc quantize` end to end: folding, gamma clamping, quantizers, against the references.
 mod passes;
 /// Quantizers, activations and BN folding against the CNN2SNN reference outputs.

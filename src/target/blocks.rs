@@ -75,11 +75,18 @@ pub fn form_blocks(model: &Model) -> Result<Vec<Block>, Vec<ConvertError>> {
     // The open block: neural layer index, pooling, and whether an activation closed it.
     let mut open: Option<Block> = None;
     let mut last_activation: Option<usize> = None;
-    let next_neural = |from: usize| layers[from + 1..].iter().position(|l| l.op.is_neural()).map(|p| from + 1 + p);
+    let next_neural = |from: usize| {
+        layers[from + 1..]
+            .iter()
+            .position(|l| l.op.is_neural())
+            .map(|p| from + 1 + p)
+    };
 
     if let Some(first) = layers.first() {
         let channels = model.input.shape.channels();
-        let ok = matches!(first.op, Op::Conv2D(_)) && model.input.shape.is_image() && (channels == 1 || channels == 3);
+        let ok = matches!(first.op, Op::Conv2D(_))
+            && model.input.shape.is_image()
+            && (channels == 1 || channels == 3);
         if !ok {
             errs.push(ConvertError::FirstLayer {
                 layer: first.name.clone(),
@@ -271,7 +278,11 @@ pub fn form_blocks(model: &Model) -> Result<Vec<Block>, Vec<ConvertError>> {
     if errs.is_empty() {
         Ok(blocks)
     } else {
-        errs.sort_by_key(|e| miette::Diagnostic::labels(e).and_then(|mut l| l.next()).map_or(0, |l| l.offset()));
+        errs.sort_by_key(|e| {
+            miette::Diagnostic::labels(e)
+                .and_then(|mut l| l.next())
+                .map_or(0, |l| l.offset())
+        });
         Err(errs)
     }
 }

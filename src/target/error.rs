@@ -73,7 +73,9 @@ pub enum ConvertError {
         conv_span: Span,
     },
 
-    #[error("a flatten is only supported before a dense layer, and `{layer}` is followed by `{next}`")]
+    #[error(
+        "a flatten is only supported before a dense layer, and `{layer}` is followed by `{next}`"
+    )]
     #[diagnostic(
         code(convert::misplaced_flatten),
         help("flatten right before `dense(...)`, or remove it")

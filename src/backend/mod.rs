@@ -1,0 +1,3 @@
+//! Code generation back-ends: the NSoC integer program (`nsoc`).
+
+pub mod nsoc;
