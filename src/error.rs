@@ -24,6 +24,9 @@ pub enum Error {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Convert(#[from] crate::target::ConvertError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Emit(#[from] crate::target::EmitError),
 }
 
 impl Error {

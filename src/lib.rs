@@ -30,6 +30,7 @@
 
 pub mod backend;
 pub mod commands;
+pub mod compile;
 pub mod diag;
 pub mod driver;
 pub mod error;

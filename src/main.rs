@@ -37,6 +37,10 @@ struct PassArgs {
     /// Where `--dump-after` writes its files.
     #[arg(long, default_value = ".", value_name = "DIR")]
     dump_dir: PathBuf,
+    /// Keep act_steps above the AKD1000 registers instead of equalizing them as
+    /// `cnn2snn.convert` 2.5+ does (CNN2SNN 2.3.7's behaviour).
+    #[arg(long)]
+    no_act_step_equalization: bool,
 }
 
 impl PassArgs {
@@ -45,6 +49,7 @@ impl PassArgs {
             gamma_min: self.gamma_min,
             quantize: self.quantize.clone(),
             no_fold_bn: false,
+            equalize_act_steps: !self.no_act_step_equalization,
         }
     }
 
@@ -52,6 +57,24 @@ impl PassArgs {
         Dump {
             after: self.dump_after.clone(),
             dir: self.dump_dir.clone(),
+        }
+    }
+}
+
+/// `--target`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum TargetArg {
+    /// The integer simulator.
+    Software,
+    /// BrainChip's AKD1000 (Akida 1.0) chip.
+    Akd1000,
+}
+
+impl From<TargetArg> for qnnc::backend::nsoc::Target {
+    fn from(t: TargetArg) -> Self {
+        match t {
+            TargetArg::Software => qnnc::backend::nsoc::Target::Software,
+            TargetArg::Akd1000 => qnnc::backend::nsoc::Target::Akd1000,
         }
     }
 }
@@ -120,6 +143,47 @@ enum Command {
         model_name: Option<String>,
         #[command(flatten)]
         passes: PassArgs,
+    },
+    /// Compile a quantized model and its float weights into an NSoC integer program (`.nsoc`).
+    Compile {
+        model: PathBuf,
+        #[arg(long)]
+        weights: PathBuf,
+        /// The program to write.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// `software` (the integer simulator; AKD1000 rules only warn) or `akd1000` (a model
+        /// that would not map is refused and nothing is written).
+        #[arg(long, value_enum, default_value_t = TargetArg::Software)]
+        target: TargetArg,
+        #[arg(long = "model")]
+        model_name: Option<String>,
+        #[command(flatten)]
+        passes: PassArgs,
+    },
+    /// Run an NSoC program on uint8 images with the bit-exact integer simulator.
+    Run {
+        /// The `.nsoc` program.
+        program: PathBuf,
+        /// The images: a `.npy` of uint8, (batch, height, width, channels) or one image.
+        #[arg(long)]
+        input: PathBuf,
+        /// Where to write the output `.npy`: int32 potentials (Akida `forward`), or uint8
+        /// levels when the last layer has an activation.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Output `(potentials − threshold) / act_step` as float32 (Akida `predict`).
+        #[arg(long)]
+        dequantize: bool,
+        /// Also write every layer's integer output to this directory (`L<k>_<name>.npy`).
+        #[arg(long, value_name = "DIR")]
+        layers: Option<PathBuf>,
+    },
+    /// Show what an NSoC program holds, layer by layer.
+    Inspect {
+        program: PathBuf,
+        #[arg(long, value_enum, default_value_t = commands::inspect::InspectFormat::Text)]
+        format: commands::inspect::InspectFormat,
     },
     /// Write initial weights with Keras' default initialisers (glorot-uniform kernels, zero
     /// biases, batch norm gamma 1, beta 0, moving mean 0, moving variance 1).
@@ -217,6 +281,39 @@ fn main() -> ExitCode {
             },
             &common,
         ),
+        Command::Compile {
+            model,
+            weights,
+            output,
+            target,
+            model_name,
+            passes,
+        } => commands::compile::run(
+            &commands::compile::CompileOptions {
+                model,
+                model_name,
+                weights,
+                output,
+                target: target.into(),
+                passes: passes.options(),
+                dump: passes.dump(),
+            },
+            &common,
+        ),
+        Command::Run {
+            program,
+            input,
+            output,
+            dequantize,
+            layers,
+        } => commands::run::run(&commands::run::RunOptions {
+            program,
+            input,
+            output,
+            dequantize,
+            layers,
+        }),
+        Command::Inspect { program, format } => commands::inspect::run(&program, format),
         Command::Init {
             model,
             output,

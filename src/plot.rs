@@ -178,6 +178,9 @@ fn draw_error(path: &Path, e: Box<dyn std::error::Error>) -> IoError {
     .at(path)
 }
 
+/// One line of a line plot: its legend, colour and points.
+pub type Series = (String, RGBColor, Vec<(f32, f32)>);
+
 /// A line plot of `y(x)` (the step function of a quantized activation), with an optional
 /// reference line (the float ReLU).
 pub fn write_lines(
@@ -185,7 +188,7 @@ pub fn write_lines(
     format: Format,
     title: &str,
     x_desc: &str,
-    series: &[(String, RGBColor, Vec<(f32, f32)>)],
+    series: &[Series],
 ) -> Result<(), IoError> {
     let size = (720, 480);
     let draw =
@@ -217,7 +220,7 @@ fn draw_lines<DB: DrawingBackend>(
     root: DrawingArea<DB, Shift>,
     title: &str,
     x_desc: &str,
-    series: &[(String, RGBColor, Vec<(f32, f32)>)],
+    series: &[Series],
 ) -> DrawResult
 where
     DB::ErrorType: 'static,

@@ -2,6 +2,8 @@
 
 /// Shared helpers: paths, running the `qnnc` binary.
 mod common;
+/// `qnnc compile`/`run`/`inspect` against the converted Akida references.
+mod compile;
 /// `qnnc hist` figures.
 mod hist;
 /// File formats and safe output: npy/npz/IDX readers and writers, atomic writes, the budget.

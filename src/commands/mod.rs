@@ -3,10 +3,13 @@
 //! the command line and calls these.
 
 pub mod check;
+pub mod compile;
 pub mod fmt;
 pub mod hist;
 pub mod init;
+pub mod inspect;
 pub mod quantize;
+pub mod run;
 pub mod summary;
 
 use crate::diag::{MessageFormat, RenderOptions};

@@ -66,7 +66,7 @@ impl fmt::Display for PassName {
 }
 
 /// Options that change what passes do.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct PassOptions {
     /// `--gamma-min`: a minimum gamma for every batch norm (overrides `batch_norm(gamma_min:)`).
     pub gamma_min: Option<f64>,
@@ -74,6 +74,20 @@ pub struct PassOptions {
     pub quantize: Option<QuantizeSpec>,
     /// Skip batch-norm folding in the quantize pipeline (cnn2snn `fold_BN=False`).
     pub no_fold_bn: bool,
+    /// After emitting a program, lower act_steps above the AKD1000 registers as
+    /// `cnn2snn.convert` ≥ 2.5 does (§9.4).
+    pub equalize_act_steps: bool,
+}
+
+impl Default for PassOptions {
+    fn default() -> Self {
+        PassOptions {
+            gamma_min: None,
+            quantize: None,
+            no_fold_bn: false,
+            equalize_act_steps: true,
+        }
+    }
 }
 
 /// Parses `--quantize W,A[,IW]` (the arguments of a `quantize(...)` statement).

@@ -1,6 +1,9 @@
 //! pest wiring: the generated parser and one small function per grammar rule that builds the
 //! AST from pest's pairs.
 
+// A syntax error is built once, when parsing stops; its size does not matter.
+#![allow(clippy::result_large_err)]
+
 use super::ast::*;
 use super::error::{describe, join_alternatives, SyntaxError};
 use crate::source::Span;

@@ -17,6 +17,7 @@ pub(crate) const MAX_NEGATIONS: usize = 16;
 /// Most operators in one expression between two brackets or commas.
 pub(crate) const MAX_OPERATORS: usize = 256;
 
+#[allow(clippy::result_large_err)] // built once, when scanning stops
 pub(crate) fn scan(text: &str) -> Result<Vec<Comment>, SyntaxError> {
     let bytes = text.as_bytes();
     let mut out = Vec::new();

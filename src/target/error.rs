@@ -165,3 +165,69 @@ pub enum ConvertError {
         span: Span,
     },
 }
+
+/// Problems found while computing a layer's integers (spec §7.3–§7.4).
+#[derive(Clone, Debug, Error, Diagnostic, PartialEq)]
+pub enum EmitError {
+    #[error("the weights of `{layer}` have {bits} bits; an Akida layer holds at most 8")]
+    #[diagnostic(
+        code(convert::wide_weights),
+        help("use at most 8-bit weights (the input layer takes 1 to 8 bits)")
+    )]
+    WideWeights {
+        layer: String,
+        bits: u32,
+        #[label("{bits}-bit weights")]
+        span: Span,
+    },
+
+    #[error("the input offset {offset} gives a padding value outside 0..=255")]
+    #[diagnostic(
+        code(convert::padding_value),
+        help("integer inputs are uint8: `input(offset:)` must lie in 0..=255")
+    )]
+    PaddingValue {
+        offset: f64,
+        #[label("offset {offset}")]
+        span: Span,
+    },
+
+    #[error(
+        "the threshold of channel {channel} of `{layer}` is {value:e}, beyond the 32-bit range"
+    )]
+    #[diagnostic(
+        code(convert::threshold_range),
+        help("the scale factor or the bias of this layer is extreme; check its batch norm (`gamma_min: 0.01`) and its bias")
+    )]
+    ThresholdRange {
+        layer: String,
+        channel: usize,
+        value: f64,
+        #[label("threshold out of range")]
+        span: Span,
+    },
+
+    #[error("`{layer}` was adjusted to fit the AKD1000 registers: {detail}")]
+    #[diagnostic(
+        code(convert::equalized),
+        severity(Warning),
+        help("as `cnn2snn.convert` (2.5 and later) does; this can cost accuracy. Large act_steps come from large scale factors: a larger activation `max_value`, or `gamma_min` on the batch norm, avoid it. `--no-act-step-equalization` keeps the CNN2SNN 2.3.7 values")
+    )]
+    Equalized {
+        layer: String,
+        detail: String,
+        #[label("adjusted")]
+        span: Span,
+    },
+
+    #[error("the program for `{model}` is invalid: {reason}")]
+    #[diagnostic(code(convert::invalid_program))]
+    InvalidProgram {
+        model: String,
+        reason: String,
+        #[label("model")]
+        span: Span,
+        #[help]
+        help: Option<String>,
+    },
+}

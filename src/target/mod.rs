@@ -5,4 +5,4 @@ pub mod blocks;
 mod error;
 
 pub use blocks::{form_blocks, Block, BlockPool, HwKind};
-pub use error::ConvertError;
+pub use error::{ConvertError, EmitError};

@@ -12,6 +12,8 @@
 //! The emitter (IR → [`Program`]) lives elsewhere; everything here works on a [`Program`] alone.
 
 pub mod akida;
+pub mod emit;
+pub mod equalize;
 pub mod format;
 pub mod geometry;
 pub mod program;

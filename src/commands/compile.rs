@@ -1,0 +1,68 @@
+//! `qnnc compile`: a quantized model and its float weights → an NSoC integer program
+//! (`.nsoc`), as `cnn2snn.convert` would build it.
+
+use super::{emit, load_with_weights, Common};
+use crate::backend::nsoc::{self, Target};
+use crate::compile::{compile, CompileFailure};
+use crate::driver::CliError;
+use crate::passes::{Dump, PassOptions};
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(Clone, Debug)]
+pub struct CompileOptions {
+    pub model: PathBuf,
+    pub model_name: Option<String>,
+    pub weights: PathBuf,
+    pub output: PathBuf,
+    pub target: Target,
+    pub passes: PassOptions,
+    pub dump: Dump,
+}
+
+pub fn run(opts: &CompileOptions, common: &Common) -> Result<(), CliError> {
+    crate::io::check_output(&opts.output, &[&opts.model, &opts.weights])?;
+    let loaded = load_with_weights(
+        &opts.model,
+        opts.model_name.as_deref(),
+        &opts.weights,
+        common,
+    )?;
+    let start = Instant::now();
+    let compiled = match compile(
+        &loaded.model,
+        loaded.params,
+        loaded.front.src.text(),
+        opts.target,
+        &opts.passes,
+        &opts.dump,
+    ) {
+        Ok(c) => c,
+        Err(CompileFailure::Io(e)) => return Err(e.into()),
+        Err(CompileFailure::Diagnostics(diags)) => {
+            emit(&loaded.front.src, &diags, common);
+            return Err(CliError::Reported(format!(
+                "`{}` cannot be compiled",
+                loaded.front.src.name()
+            )));
+        }
+    };
+    let elapsed = start.elapsed();
+    emit(&loaded.front.src, &compiled.notes, common);
+    let program = &compiled.emitted.program;
+    nsoc::write_file(&opts.output, program).map_err(|e| CliError::Io {
+        message: format!("cannot write `{}`: {e}", opts.output.display()),
+        help: None,
+    })?;
+    let weights: usize = program.layers.iter().map(|l| l.parameter_count()).sum();
+    println!(
+        "compiled `{}` for {} → `{}`: {} layers, {} weights, in {:.1} ms",
+        program.model_name,
+        program.target.as_str(),
+        opts.output.display(),
+        program.layers.len(),
+        crate::ir::summary::thousands(weights as u64),
+        elapsed.as_secs_f64() * 1e3
+    );
+    Ok(())
+}

@@ -1,0 +1,274 @@
+//! `qnnc compile` / `run` / `inspect` end to end against the converted Akida references:
+//! integer weights, thresholds and act_steps equal, `forward`, `predict` and every layer's
+//! output exactly what BrainChip's engine gives.
+
+use crate::common::*;
+use qnnc::io::{read_npy, write_npy};
+use std::path::Path;
+
+fn run_ok(args: &[&str]) -> String {
+    let o = qnnc(args);
+    assert!(
+        o.status.success(),
+        "qnnc {args:?} failed:\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout).unwrap()
+}
+
+/// Compiles, runs and compares one reference model.
+fn check_against_reference(model: &str, weights: &Path, tag: &str, extra: &[&str], dir: &Path) {
+    let r = reference(&format!("{tag}_akida.npz"));
+    let nsoc = dir.join(format!("{tag}.nsoc"));
+    let mut args = vec![
+        "compile",
+        model,
+        "--weights",
+        weights.to_str().unwrap(),
+        "-o",
+        nsoc.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    run_ok(&args);
+    // The program holds the reference integers.
+    let json = run_ok(&["inspect", nsoc.to_str().unwrap(), "--format", "json"]);
+    let program: qnnc::backend::nsoc::Program = serde_json::from_str(&json).unwrap();
+    for (i, layer) in program.layers.iter().enumerate() {
+        let key = |v: &str| format!("L{i}_{}__{v}", layer.name);
+        let w = int_array(&r, &key("weights"));
+        assert_eq!(
+            layer.weights.iter().map(|&v| v as i64).collect::<Vec<_>>(),
+            w.iter().copied().collect::<Vec<_>>(),
+            "{tag} {} weights",
+            layer.name
+        );
+        if !layer.weights_pw.is_empty() {
+            let w = int_array(&r, &key("weights_pw"));
+            assert_eq!(
+                layer
+                    .weights_pw
+                    .iter()
+                    .map(|&v| v as i64)
+                    .collect::<Vec<_>>(),
+                w.iter().copied().collect::<Vec<_>>(),
+                "{tag} {} weights_pw",
+                layer.name
+            );
+        }
+        let t = int_array(&r, &key("threshold"));
+        assert_eq!(
+            layer
+                .thresholds
+                .iter()
+                .map(|&v| v as i64)
+                .collect::<Vec<_>>(),
+            t.iter().copied().collect::<Vec<_>>(),
+            "{tag} {} thresholds",
+            layer.name
+        );
+        let s = f32_array(&r, &key("act_step"));
+        let ours = ndarray::ArrayD::from_shape_vec(s.shape(), layer.act_steps.clone()).unwrap();
+        assert_bits_eq(&format!("{tag} {} act_steps", layer.name), &ours, &s);
+    }
+    // The simulator gives the engine's outputs.
+    let input = dir.join("input.npy");
+    write_npy(&input, &r["input_uint8"]).unwrap();
+    let layers = dir.join(format!("{tag}_layers"));
+    std::fs::create_dir_all(&layers).unwrap();
+    let fwd = dir.join(format!("{tag}_forward.npy"));
+    run_ok(&[
+        "run",
+        nsoc.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+        "-o",
+        fwd.to_str().unwrap(),
+        "--layers",
+        layers.to_str().unwrap(),
+    ]);
+    let ours = read_npy(&fwd).unwrap();
+    assert_eq!(ours, r["forward"], "{tag} forward");
+    for (k, layer) in program
+        .layers
+        .iter()
+        .enumerate()
+        .take(program.layers.len() - 1)
+    {
+        let ours = read_npy(&layers.join(format!("L{k}_{}.npy", layer.name))).unwrap();
+        assert_eq!(
+            ours,
+            r[&format!("layer_output_L{k}_{}", layer.name)],
+            "{tag} layer {k}"
+        );
+    }
+    let pred = dir.join(format!("{tag}_predict.npy"));
+    run_ok(&[
+        "run",
+        nsoc.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+        "-o",
+        pred.to_str().unwrap(),
+        "--dequantize",
+    ]);
+    assert_bits_eq(
+        &format!("{tag} predict"),
+        &f32_array(
+            &[("p".to_string(), read_npy(&pred).unwrap())]
+                .into_iter()
+                .collect(),
+            "p",
+        ),
+        &f32_array(&r, "predict"),
+    );
+}
+
+#[test]
+fn toy_programs_equal_the_akida_references() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = dir.path().join("toy.npz");
+    reference_weights(&reference("toy_float.npz"), "w", &|l| l.to_string(), &w);
+    for (wb, ab, iw) in [(8, 4, 8), (4, 4, 8), (2, 2, 8), (4, 1, 8), (8, 4, 4)] {
+        let tag = format!("toy_q_w{wb}_a{ab}_iw{iw}");
+        let spec = format!("{wb},{ab},{iw}");
+        check_against_reference(
+            "examples/toy_quantized.q",
+            &w,
+            &tag,
+            &["--quantize", &spec],
+            dir.path(),
+        );
+    }
+}
+
+#[test]
+fn separable_program_equals_the_akida_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = dir.path().join("sep.npz");
+    reference_weights(
+        &reference("sep_q_w4_a4_iw8.npz"),
+        "float",
+        &|l| l.to_string(),
+        &w,
+    );
+    check_against_reference(
+        "examples/separable_gap.q",
+        &w,
+        "sep_q_w4_a4_iw8",
+        &[],
+        dir.path(),
+    );
+    // CNN2SNN 2.3.7 did not equalize act_steps: without it, sep2 keeps its large act_steps.
+    let nsoc = dir.path().join("raw.nsoc");
+    run_ok(&[
+        "compile",
+        "examples/separable_gap.q",
+        "--weights",
+        w.to_str().unwrap(),
+        "-o",
+        nsoc.to_str().unwrap(),
+        "--no-act-step-equalization",
+    ]);
+    let json = run_ok(&["inspect", nsoc.to_str().unwrap(), "--format", "json"]);
+    let program: qnnc::backend::nsoc::Program = serde_json::from_str(&json).unwrap();
+    assert!(program.layers[2].act_steps.iter().any(|&s| s > 65535.0));
+}
+
+#[test]
+fn gamma_model_thresholds_equal_the_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = reference("gamma_constraint.npz");
+    let w = dir.path().join("g.npz");
+    reference_weights(&r, "float", &|l| l.to_string(), &w);
+    for (prefix, extra) in [("tiny", vec![]), ("manual", vec!["--gamma-min", "0.01"])] {
+        let nsoc = dir.path().join(format!("{prefix}.nsoc"));
+        let mut args = vec![
+            "compile",
+            "tests/data/gamma_model.q",
+            "--weights",
+            w.to_str().unwrap(),
+            "-o",
+            nsoc.to_str().unwrap(),
+        ];
+        args.extend(extra.iter().copied());
+        run_ok(&args);
+        let json = run_ok(&["inspect", nsoc.to_str().unwrap(), "--format", "json"]);
+        let program: qnnc::backend::nsoc::Program = serde_json::from_str(&json).unwrap();
+        for (i, layer) in program.layers.iter().enumerate() {
+            let t = int_array(
+                &r,
+                &format!("{prefix}__akida_L{i}_{}__threshold", layer.name),
+            );
+            assert_eq!(
+                layer
+                    .thresholds
+                    .iter()
+                    .map(|&v| v as i64)
+                    .collect::<Vec<_>>(),
+                t.iter().copied().collect::<Vec<_>>(),
+                "{prefix} {} thresholds",
+                layer.name
+            );
+            let wts = int_array(&r, &format!("{prefix}__akida_L{i}_{}__weights", layer.name));
+            assert_eq!(
+                layer.weights.iter().map(|&v| v as i64).collect::<Vec<_>>(),
+                wts.iter().copied().collect::<Vec<_>>(),
+                "{prefix} {} weights",
+                layer.name
+            );
+        }
+        // The famous one: conv2's threshold overflows 20 bits without the gamma constraint.
+        if prefix == "tiny" {
+            assert!(program.layers[1].thresholds.contains(&-742500));
+        }
+        let input = dir.path().join("in.npy");
+        write_npy(&input, &r["input_uint8"]).unwrap();
+        let fwd = dir.path().join(format!("{prefix}_fwd.npy"));
+        run_ok(&[
+            "run",
+            nsoc.to_str().unwrap(),
+            "--input",
+            input.to_str().unwrap(),
+            "-o",
+            fwd.to_str().unwrap(),
+        ]);
+        assert_eq!(
+            read_npy(&fwd).unwrap(),
+            r[&format!("{prefix}__akida_forward_unmapped")],
+            "{prefix} forward"
+        );
+    }
+}
+
+#[test]
+fn compiling_twice_gives_identical_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = dir.path().join("sep.npz");
+    reference_weights(
+        &reference("sep_q_w4_a4_iw8.npz"),
+        "float",
+        &|l| l.to_string(),
+        &w,
+    );
+    let a = dir.path().join("a.nsoc");
+    let b = dir.path().join("b.nsoc");
+    for p in [&a, &b] {
+        run_ok(&[
+            "compile",
+            "examples/separable_gap.q",
+            "--weights",
+            w.to_str().unwrap(),
+            "-o",
+            p.to_str().unwrap(),
+        ]);
+    }
+    assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    let text = run_ok(&["inspect", a.to_str().unwrap()]);
+    assert!(
+        text.contains("SeparableConvolutional") && text.contains("sep2"),
+        "{text}"
+    );
+    let ron_text = run_ok(&["inspect", a.to_str().unwrap(), "--format", "ron"]);
+    let back: qnnc::backend::nsoc::Program = ron::from_str(&ron_text).unwrap();
+    assert_eq!(back.layers.len(), 4);
+}
