@@ -77,7 +77,10 @@ pub enum ScaleFn {
 
 impl ScaleFn {
     pub fn is_reduction(self) -> bool {
-        matches!(self, ScaleFn::Max | ScaleFn::Min | ScaleFn::Mean | ScaleFn::Std)
+        matches!(
+            self,
+            ScaleFn::Max | ScaleFn::Min | ScaleFn::Mean | ScaleFn::Std
+        )
     }
 }
 

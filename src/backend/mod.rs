@@ -1,0 +1,3 @@
+//! Execution back ends: the trainable CPU executor's numeric kernels (`cpu`).
+
+pub mod cpu;
