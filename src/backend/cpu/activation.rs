@@ -20,12 +20,18 @@ pub fn relu_forward<D: Dimension>(
     let xs = slice_of(&x);
     reshape_buffer(y, x.raw_dim());
     let top = max_value.unwrap_or(f32::INFINITY);
-    map_spans(cx, 1, slice_mut(y), |first, out| {
-        for (o, &v) in out.iter_mut().zip(&xs[first..]) {
-            let r = if v > 0.0 { v } else { 0.0 };
-            *o = if r < top { r } else { top };
-        }
-    });
+    map_spans(
+        cx,
+        1,
+        slice_mut(y),
+        #[inline(always)]
+        |first, out| {
+            for (o, &v) in out.iter_mut().zip(&xs[first..]) {
+                let r = if v > 0.0 { v } else { 0.0 };
+                *o = if r < top { r } else { top };
+            }
+        },
+    );
 }
 
 /// Gradient of [`relu_forward`], the way TensorFlow differentiates Keras's ReLU: `dy` passes
@@ -45,12 +51,18 @@ pub fn relu_backward<D: Dimension>(
     reshape_buffer(dx, x.raw_dim());
     let top = max_value.unwrap_or(f32::INFINITY);
     let strict = max_value == Some(6.0);
-    map_spans(cx, 1, slice_mut(dx), |first, out| {
-        for ((o, &v), &d) in out.iter_mut().zip(&xs[first..]).zip(&dys[first..]) {
-            let below = if strict { v < top } else { v <= top };
-            *o = if v > 0.0 && below { d } else { 0.0 };
-        }
-    });
+    map_spans(
+        cx,
+        1,
+        slice_mut(dx),
+        #[inline(always)]
+        |first, out| {
+            for ((o, &v), &d) in out.iter_mut().zip(&xs[first..]).zip(&dys[first..]) {
+                let below = if strict { v < top } else { v <= top };
+                *o = if v > 0.0 && below { d } else { 0.0 };
+            }
+        },
+    );
 }
 
 /// The keep mask of one dropout application: `1` (kept) or `0` per element, and the
@@ -105,11 +117,17 @@ pub fn dropout_forward<D: Dimension>(
     }
     let (keep, scale) = (&mask.keep[..], mask.scale);
     reshape_buffer(y, x.raw_dim());
-    map_spans(cx, 1, slice_mut(y), |first, out| {
-        for ((o, &v), &k) in out.iter_mut().zip(&xs[first..]).zip(&keep[first..]) {
-            *o = (v * scale) * k;
-        }
-    });
+    map_spans(
+        cx,
+        1,
+        slice_mut(y),
+        #[inline(always)]
+        |first, out| {
+            for ((o, &v), &k) in out.iter_mut().zip(&xs[first..]).zip(&keep[first..]) {
+                *o = (v * scale) * k;
+            }
+        },
+    );
 }
 
 /// Gradient of [`dropout_forward`]: `dx = (dy·keep)·scale`.
@@ -128,9 +146,15 @@ pub fn dropout_backward<D: Dimension>(
     );
     let (keep, scale) = (&mask.keep[..], mask.scale);
     reshape_buffer(dx, dy.raw_dim());
-    map_spans(cx, 1, slice_mut(dx), |first, out| {
-        for ((o, &d), &k) in out.iter_mut().zip(&dys[first..]).zip(&keep[first..]) {
-            *o = (d * k) * scale;
-        }
-    });
+    map_spans(
+        cx,
+        1,
+        slice_mut(dx),
+        #[inline(always)]
+        |first, out| {
+            for ((o, &d), &k) in out.iter_mut().zip(&dys[first..]).zip(&keep[first..]) {
+                *o = (d * k) * scale;
+            }
+        },
+    );
 }

@@ -20,10 +20,10 @@ use std::ops::Range;
 
 use ndarray::{Array, Array1, ArrayView, ArrayView1, Dimension, Ix1};
 
-use super::buffer::{contiguous, reshape_buffer, scratch, slice_mut, slice_of};
+use super::buffer::{contiguous, reshape_buffer, slice_mut, slice_of};
 use super::context::Cpu;
-use super::parallel::{for_each_chunk, items_per_task, map_spans, sum_parts};
-use super::simd::dispatch;
+use super::parallel::{items_per_task, map_spans, reduce_tasks};
+use super::reduce::{add_centered_squares, add_column_sums, add_gradient_sums};
 
 /// γ, β and ε of a batch normalization layer.
 #[derive(Clone, Copy, Debug)]
@@ -42,7 +42,6 @@ pub struct BatchNormWorkspace {
     rows: usize,
     partials: Vec<f32>,
     totals: Vec<f32>,
-    coef: Vec<f32>,
 }
 
 /// Whether Keras would use the fused kernel for this input rank.
@@ -50,47 +49,85 @@ fn is_fused(rank: usize) -> bool {
     rank == 4 || rank == 5
 }
 
-/// `(rows, channels)` of `x` seen as a matrix over its last axis; checks the parameters.
-fn layout(shape: &[usize], p: &BatchNormParams<'_>) -> (usize, usize) {
-    let c = *shape
-        .last()
-        .expect("batch_norm: input must have at least one axis");
-    assert!(
-        p.gamma.len() == c && p.beta.len() == c,
-        "batch_norm: gamma/beta of {}/{} values for {c} channels",
-        p.gamma.len(),
-        p.beta.len()
-    );
-    (shape.iter().product::<usize>() / c.max(1), c)
-}
-
-fn to_vec(v: ArrayView1<'_, f32>) -> Vec<f32> {
-    v.iter().copied().collect()
-}
-
-/// Per-channel reduction over rows: `out[..width] = Σ_tasks f(rows, acc)`, where each task
-/// starts from a zeroed `acc` of `width` values and the task sums are added in order.
-fn reduce_rows<F>(
-    cx: &Cpu,
-    m: usize,
+/// The input seen as rows of channels, and as "wide rows" of several rows each (at least 64
+/// values) so that per-channel loops run long enough to vectorise even for 8 channels. Any
+/// element at offset `k` of a row-aligned piece belongs to channel `k mod c`, and so does wide
+/// lane `k mod wide`.
+#[derive(Clone, Copy, Debug)]
+struct Layout {
+    rows: usize,
     c: usize,
-    width: usize,
-    parts: &mut Vec<f32>,
-    out: &mut Vec<f32>,
-    f: F,
-) where
-    F: Fn(Range<usize>, &mut [f32]) + Sync + Send,
-{
-    let per = items_per_task(m, c);
-    let parts = scratch(parts, m.div_ceil(per).max(1) * width);
-    let isa = cx.isa();
-    cx.install(|| {
-        for_each_chunk(parts, width, |t, acc| {
-            acc.fill(0.0);
-            dispatch(isa, || f(t * per..((t + 1) * per).min(m), acc));
-        });
-    });
-    sum_parts(parts, scratch(out, width));
+    wide: usize,
+    /// Whether Keras takes the fused path (rank 4 or 5).
+    fused: bool,
+}
+
+impl Layout {
+    /// Checks the parameters against `shape` (channels last).
+    fn new(shape: &[usize], p: &BatchNormParams<'_>) -> Layout {
+        let c = *shape
+            .last()
+            .expect("batch_norm: input must have at least one axis");
+        assert!(
+            c > 0 && p.gamma.len() == c && p.beta.len() == c,
+            "batch_norm: gamma/beta of {}/{} values for {c} channels",
+            p.gamma.len(),
+            p.beta.len()
+        );
+        Layout {
+            rows: shape.iter().product::<usize>() / c,
+            c,
+            wide: (64 / c).max(1) * c,
+            fused: is_fused(shape.len()),
+        }
+    }
+
+    /// A per-channel vector repeated across a wide row.
+    fn tile(&self, v: impl IntoIterator<Item = f32>) -> Vec<f32> {
+        let v: Vec<f32> = v.into_iter().collect();
+        assert_eq!(
+            v.len(),
+            self.c,
+            "batch_norm: per-channel vector of {} values",
+            v.len()
+        );
+        v.iter().copied().cycle().take(self.wide).collect()
+    }
+
+    /// `out[j] = Σ_r wide[r·c + j]`, sub-rows in order.
+    fn fold(&self, wide: &[f32]) -> Vec<f32> {
+        let mut out = wide[..self.c].to_vec();
+        for sub in wide[self.c..self.wide].chunks_exact(self.c) {
+            for (o, &v) in out.iter_mut().zip(sub) {
+                *o += v;
+            }
+        }
+        out
+    }
+
+    /// Per-channel reduction over all rows: `f(span, acc)` adds the elements `span` into wide
+    /// accumulators (`width` of them per wide lane block); returns the folded totals, one
+    /// block of `c` per block of `wide`.
+    fn reduce<F>(&self, cx: &Cpu, blocks: usize, ws: &mut BatchNormWorkspace, f: F) -> Vec<Vec<f32>>
+    where
+        F: Fn(Range<usize>, &mut [f32]) + Sync + Send,
+    {
+        let (m, c) = (self.rows, self.c);
+        let per = items_per_task(m, c);
+        reduce_tasks(
+            cx,
+            m.div_ceil(per),
+            blocks * self.wide,
+            &mut ws.partials,
+            &mut ws.totals,
+            #[inline(always)]
+            |t, acc| f(t * per * c..((t + 1) * per).min(m) * c, acc),
+        );
+        ws.totals
+            .chunks_exact(self.wide)
+            .map(|w| self.fold(w))
+            .collect()
+    }
 }
 
 /// `rsqrt(var + ε)` per channel.
@@ -98,55 +135,67 @@ fn inv_std(var: &[f32], epsilon: f32) -> Vec<f32> {
     var.iter().map(|&v| 1.0 / (v + epsilon).sqrt()).collect()
 }
 
-/// Per-channel mean and `1/√(σ²+ε)`.
-#[derive(Clone, Copy)]
-struct Stats<'a> {
-    mean: &'a [f32],
-    inv: &'a [f32],
-}
-
-/// Applies the normalisation with statistics `mean`, `inv` (`1/√(σ²+ε)`), in the op order
+/// Applies the normalisation with statistics `mean` and `inv` (`1/√(σ²+ε)`), in the op order
 /// of the fused or plain path.
 fn normalize(
     cx: &Cpu,
+    l: Layout,
     xs: &[f32],
-    fused: bool,
     p: &BatchNormParams<'_>,
-    stats: Stats<'_>,
+    mean: &[f32],
+    inv: &[f32],
     ys: &mut [f32],
 ) {
-    let Stats { mean, inv } = stats;
-    let c = mean.len();
-    let gamma = to_vec(p.gamma);
-    let beta = to_vec(p.beta);
-    let scale: Vec<f32> = inv.iter().zip(&gamma).map(|(&i, &g)| i * g).collect();
-    if fused {
-        map_spans(cx, c, ys, |first, y| {
-            let x = &xs[first..][..y.len()];
-            for (xr, yr) in x.chunks_exact(c).zip(y.chunks_exact_mut(c)) {
-                for ((((o, &v), &mu), &s), &b) in
-                    yr.iter_mut().zip(xr).zip(mean).zip(&scale).zip(&beta)
-                {
-                    *o = (v - mu) * s + b;
+    let scale: Vec<f32> = inv.iter().zip(&p.gamma).map(|(&i, &g)| i * g).collect();
+    let beta = l.tile(p.beta.iter().copied());
+    if l.fused {
+        let (mean, scale) = (l.tile(mean.iter().copied()), l.tile(scale));
+        map_spans(
+            cx,
+            l.c,
+            ys,
+            #[inline(always)]
+            |first, y| {
+                let x = &xs[first..][..y.len()];
+                for (xr, yr) in x.chunks(l.wide).zip(y.chunks_mut(l.wide)) {
+                    for ((((o, &v), &mu), &s), &b) in
+                        yr.iter_mut().zip(xr).zip(&mean).zip(&scale).zip(&beta)
+                    {
+                        *o = (v - mu) * s + b;
+                    }
                 }
-            }
-        });
+            },
+        );
     } else {
-        let shift: Vec<f32> = beta
-            .iter()
-            .zip(mean)
-            .zip(&scale)
-            .map(|((&b, &mu), &s)| b - mu * s)
-            .collect();
-        map_spans(cx, c, ys, |first, y| {
-            let x = &xs[first..][..y.len()];
-            for (xr, yr) in x.chunks_exact(c).zip(y.chunks_exact_mut(c)) {
-                for (((o, &v), &s), &t) in yr.iter_mut().zip(xr).zip(&scale).zip(&shift) {
-                    *o = v * s + t;
+        let shift = l.tile(
+            beta.iter()
+                .zip(mean)
+                .zip(&scale)
+                .map(|((&b, &mu), &s)| b - mu * s),
+        );
+        let scale = l.tile(scale);
+        map_spans(
+            cx,
+            l.c,
+            ys,
+            #[inline(always)]
+            |first, y| {
+                let x = &xs[first..][..y.len()];
+                for (xr, yr) in x.chunks(l.wide).zip(y.chunks_mut(l.wide)) {
+                    for (((o, &v), &s), &t) in yr.iter_mut().zip(xr).zip(&scale).zip(&shift) {
+                        *o = v * s + t;
+                    }
                 }
-            }
-        });
+            },
+        );
     }
+}
+
+fn check_moving(c: usize, mean: usize, variance: usize) {
+    assert!(
+        mean == c && variance == c,
+        "batch_norm: moving statistics of {mean}/{variance} values for {c} channels"
+    );
 }
 
 /// Inference mode: normalise `x` with the moving statistics.
@@ -158,29 +207,13 @@ pub fn batch_norm_inference<D: Dimension>(
     moving_variance: ArrayView1<'_, f32>,
     y: &mut Array<f32, D>,
 ) {
-    let (_, c) = layout(x.shape(), p);
-    assert!(
-        moving_mean.len() == c && moving_variance.len() == c,
-        "batch_norm: moving statistics of {}/{} values for {c} channels",
-        moving_mean.len(),
-        moving_variance.len()
-    );
-    let fused = is_fused(x.ndim());
+    let l = Layout::new(x.shape(), p);
+    check_moving(l.c, moving_mean.len(), moving_variance.len());
     let x = contiguous(&x);
     reshape_buffer(y, x.raw_dim());
-    let mean = to_vec(moving_mean);
-    let inv = inv_std(&to_vec(moving_variance), p.epsilon);
-    normalize(
-        cx,
-        slice_of(&x),
-        fused,
-        p,
-        Stats {
-            mean: &mean,
-            inv: &inv,
-        },
-        slice_mut(y),
-    );
+    let mean: Vec<f32> = moving_mean.to_vec();
+    let inv = inv_std(&moving_variance.to_vec(), p.epsilon);
+    normalize(cx, l, slice_of(&x), p, &mean, &inv, slice_mut(y));
 }
 
 /// Training mode: normalise with the batch statistics (saved in `ws` for the backward pass)
@@ -196,60 +229,37 @@ pub fn batch_norm_training<D: Dimension>(
     ws: &mut BatchNormWorkspace,
     y: &mut Array<f32, D>,
 ) {
-    let (m, c) = layout(x.shape(), p);
-    assert!(
-        moving_mean.len() == c && moving_variance.len() == c,
-        "batch_norm: moving statistics of {}/{} values for {c} channels",
-        moving_mean.len(),
-        moving_variance.len()
-    );
-    assert!(m > 0, "batch_norm: training needs at least one row");
-    let fused = is_fused(x.ndim());
+    let l = Layout::new(x.shape(), p);
+    check_moving(l.c, moving_mean.len(), moving_variance.len());
+    assert!(l.rows > 0, "batch_norm: training needs at least one row");
+    let fused = l.fused;
     let x = contiguous(&x);
     let xs = slice_of(&x);
-    let BatchNormWorkspace {
-        partials, totals, ..
-    } = ws;
 
-    reduce_rows(cx, m, c, c, partials, totals, |rows, acc| {
-        for xr in xs[rows.start * c..rows.end * c].chunks_exact(c) {
-            for (a, &v) in acc.iter_mut().zip(xr) {
-                *a += v;
-            }
-        }
-    });
-    // TF: fused multiplies by `1.0f / n`; `reduce_mean` (plain) divides by n.
-    let n = m as f32;
+    // TF: the fused kernel multiplies by `1.0f / n`; `reduce_mean` (plain path) divides by n.
+    let n = l.rows as f32;
     let rest_inv = 1.0 / n;
-    let mean: Vec<f32> = totals
-        .iter()
-        .map(|&s| if fused { s * rest_inv } else { s / n })
-        .collect();
-    reduce_rows(cx, m, c, c, partials, totals, |rows, acc| {
-        for xr in xs[rows.start * c..rows.end * c].chunks_exact(c) {
-            for ((a, &v), &mu) in acc.iter_mut().zip(xr).zip(&mean) {
-                let d = v - mu;
-                *a += d * d;
-            }
-        }
-    });
-    let var: Vec<f32> = totals
-        .iter()
-        .map(|&s| if fused { s * rest_inv } else { s / n })
-        .collect();
+    let average = |s: f32| if fused { s * rest_inv } else { s / n };
+    let sums = l.reduce(
+        cx,
+        1,
+        ws,
+        #[inline(always)]
+        |span, acc| add_column_sums(&xs[span], acc),
+    );
+    let mean: Vec<f32> = sums[0].iter().map(|&s| average(s)).collect();
+    let wide_mean = l.tile(mean.iter().copied());
+    let squares = l.reduce(
+        cx,
+        1,
+        ws,
+        #[inline(always)]
+        |span, acc| add_centered_squares(&xs[span], &wide_mean, acc),
+    );
+    let var: Vec<f32> = squares[0].iter().map(|&s| average(s)).collect();
     let inv = inv_std(&var, p.epsilon);
     reshape_buffer(y, x.raw_dim());
-    normalize(
-        cx,
-        xs,
-        fused,
-        p,
-        Stats {
-            mean: &mean,
-            inv: &inv,
-        },
-        slice_mut(y),
-    );
+    normalize(cx, l, xs, p, &mean, &inv, slice_mut(y));
 
     update_moving(
         moving_mean,
@@ -258,11 +268,11 @@ pub fn batch_norm_training<D: Dimension>(
         &var,
         momentum,
         fused,
-        m,
+        l.rows,
     );
     ws.mean = mean;
     ws.inv_std = inv;
-    ws.rows = m;
+    ws.rows = l.rows;
 }
 
 /// Keras's moving-average update of the moving statistics (see the module header).
@@ -300,39 +310,33 @@ fn update_moving(
 #[allow(clippy::too_many_arguments)]
 fn param_grads(
     cx: &Cpu,
+    l: Layout,
     xs: &[f32],
     dys: &[f32],
-    c: usize,
     mean: &[f32],
     inv: &[f32],
-    ws_parts: &mut Vec<f32>,
-    ws_totals: &mut Vec<f32>,
+    ws: &mut BatchNormWorkspace,
     dgamma: &mut Array1<f32>,
     dbeta: &mut Array1<f32>,
 ) -> Vec<f32> {
-    let m = xs.len() / c;
-    reduce_rows(cx, m, c, 2 * c, ws_parts, ws_totals, |rows, acc| {
-        let (sd, sdx) = acc.split_at_mut(c);
-        let span = rows.start * c..rows.end * c;
-        for (xr, dr) in xs[span.clone()]
-            .chunks_exact(c)
-            .zip(dys[span].chunks_exact(c))
-        {
-            for ((((a, b), &v), &d), &mu) in
-                sd.iter_mut().zip(sdx.iter_mut()).zip(xr).zip(dr).zip(mean)
-            {
-                *a += d;
-                *b += d * (v - mu);
-            }
-        }
-    });
-    reshape_buffer(dbeta, Ix1(c));
-    reshape_buffer(dgamma, Ix1(c));
-    slice_mut(dbeta).copy_from_slice(&ws_totals[..c]);
-    for ((g, &s), &i) in slice_mut(dgamma).iter_mut().zip(&ws_totals[c..]).zip(inv) {
+    let wide_mean = l.tile(mean.iter().copied());
+    let sums = l.reduce(
+        cx,
+        2,
+        ws,
+        #[inline(always)]
+        |span, acc| {
+            let (sd, sdx) = acc.split_at_mut(l.wide);
+            add_gradient_sums(&xs[span.clone()], &dys[span], &wide_mean, sd, sdx);
+        },
+    );
+    reshape_buffer(dbeta, Ix1(l.c));
+    reshape_buffer(dgamma, Ix1(l.c));
+    slice_mut(dbeta).copy_from_slice(&sums[0]);
+    for ((g, &s), &i) in slice_mut(dgamma).iter_mut().zip(&sums[1]).zip(inv) {
         *g = s * i;
     }
-    ws_totals[c..2 * c].to_vec()
+    sums[1].clone()
 }
 
 /// Gradients of [`batch_norm_training`] (batch statistics from `ws`): `dx`, `dgamma`, `dbeta`.
@@ -350,51 +354,52 @@ pub fn batch_norm_backward<D: Dimension>(
     dgamma: &mut Array1<f32>,
     dbeta: &mut Array1<f32>,
 ) {
-    let (m, c) = layout(x.shape(), p);
+    let l = Layout::new(x.shape(), p);
     assert_eq!(x.shape(), dy.shape(), "batch_norm: output gradient shape");
     assert!(
-        ws.rows == m && ws.mean.len() == c,
+        ws.rows == l.rows && ws.mean.len() == l.c,
         "batch_norm: the workspace was filled by a forward pass of another shape"
     );
     let x = contiguous(&x);
     let dy = contiguous(&dy);
     let (xs, dys) = (slice_of(&x), slice_of(&dy));
-    let BatchNormWorkspace {
-        mean,
-        inv_std: inv,
-        partials,
-        totals,
-        coef,
-        ..
-    } = ws;
-    let sums = param_grads(cx, xs, dys, c, mean, inv, partials, totals, dgamma, dbeta);
-    let n = m as f32;
+    let (mean, inv) = (
+        std::mem::take(&mut ws.mean),
+        std::mem::take(&mut ws.inv_std),
+    );
+    let sums = param_grads(cx, l, xs, dys, &mean, &inv, ws, dgamma, dbeta);
+    let n = l.rows as f32;
     let rest_inv = 1.0 / n;
-    let gamma = to_vec(p.gamma);
-    // coef = [mean(dy) | γ·inv | inv²·mean(dy·(x − μ))]
-    let coef = scratch(coef, 3 * c);
-    for ch in 0..c {
-        coef[ch] = slice_mut(dbeta)[ch] * rest_inv;
-        coef[c + ch] = gamma[ch] * inv[ch];
-        coef[2 * c + ch] = (inv[ch] * inv[ch]) * (sums[ch] / n);
-    }
-    let (mean_dy, rest) = coef.split_at(c);
-    let (c1, c2) = rest.split_at(c);
-    let mean = &mean[..];
+    let dbeta = slice_mut(dbeta);
+    let mean_dy = l.tile(dbeta.iter().map(|&s| s * rest_inv));
+    let c1 = l.tile(p.gamma.iter().zip(&inv).map(|(&g, &i)| g * i));
+    let c2 = l.tile(inv.iter().zip(&sums).map(|(&i, &s)| (i * i) * (s / n)));
+    let wide_mean = l.tile(mean.iter().copied());
     reshape_buffer(dx, x.raw_dim());
-    map_spans(cx, c, slice_mut(dx), |first, out| {
-        let x = &xs[first..][..out.len()];
-        let d = &dys[first..][..out.len()];
-        for ((xr, dr), or) in x
-            .chunks_exact(c)
-            .zip(d.chunks_exact(c))
-            .zip(out.chunks_exact_mut(c))
-        {
-            for ch in 0..c {
-                or[ch] = c1[ch] * ((dr[ch] - mean_dy[ch]) - (xr[ch] - mean[ch]) * c2[ch]);
+    map_spans(
+        cx,
+        l.c,
+        slice_mut(dx),
+        #[inline(always)]
+        |first, out| {
+            let x = &xs[first..][..out.len()];
+            let d = &dys[first..][..out.len()];
+            for ((xr, dr), or) in x
+                .chunks(l.wide)
+                .zip(d.chunks(l.wide))
+                .zip(out.chunks_mut(l.wide))
+            {
+                let coefs = mean_dy.iter().zip(&c1).zip(&c2).zip(&wide_mean);
+                for (((o, &xv), &dv), (((&md, &k1), &k2), &mu)) in
+                    or.iter_mut().zip(xr).zip(dr).zip(coefs)
+                {
+                    *o = k1 * ((dv - md) - (xv - mu) * k2);
+                }
             }
-        }
-    });
+        },
+    );
+    ws.mean = mean;
+    ws.inv_std = inv;
 }
 
 /// Gradients of [`batch_norm_inference`] (moving statistics are constants): `dx = dy·γ·inv`,
@@ -412,25 +417,29 @@ pub fn batch_norm_inference_backward<D: Dimension>(
     dgamma: &mut Array1<f32>,
     dbeta: &mut Array1<f32>,
 ) {
-    let (_, c) = layout(x.shape(), p);
+    let l = Layout::new(x.shape(), p);
+    check_moving(l.c, moving_mean.len(), moving_variance.len());
     assert_eq!(x.shape(), dy.shape(), "batch_norm: output gradient shape");
     let x = contiguous(&x);
     let dy = contiguous(&dy);
     let (xs, dys) = (slice_of(&x), slice_of(&dy));
-    let mean = to_vec(moving_mean);
-    let inv = inv_std(&to_vec(moving_variance), p.epsilon);
-    let BatchNormWorkspace {
-        partials, totals, ..
-    } = ws;
-    param_grads(cx, xs, dys, c, &mean, &inv, partials, totals, dgamma, dbeta);
-    let scale: Vec<f32> = p.gamma.iter().zip(&inv).map(|(&g, &i)| g * i).collect();
+    let mean = moving_mean.to_vec();
+    let inv = inv_std(&moving_variance.to_vec(), p.epsilon);
+    param_grads(cx, l, xs, dys, &mean, &inv, ws, dgamma, dbeta);
+    let scale = l.tile(p.gamma.iter().zip(&inv).map(|(&g, &i)| g * i));
     reshape_buffer(dx, x.raw_dim());
-    map_spans(cx, c, slice_mut(dx), |first, out| {
-        let d = &dys[first..][..out.len()];
-        for (dr, or) in d.chunks_exact(c).zip(out.chunks_exact_mut(c)) {
-            for ((o, &v), &s) in or.iter_mut().zip(dr).zip(&scale) {
-                *o = v * s;
+    map_spans(
+        cx,
+        l.c,
+        slice_mut(dx),
+        #[inline(always)]
+        |first, out| {
+            let d = &dys[first..][..out.len()];
+            for (dr, or) in d.chunks(l.wide).zip(out.chunks_mut(l.wide)) {
+                for ((o, &v), &s) in or.iter_mut().zip(dr).zip(&scale) {
+                    *o = v * s;
+                }
             }
-        }
-    });
+        },
+    );
 }

@@ -13,8 +13,9 @@ use super::buffer::{contiguous, dims4, reshape_buffer, scratch, slice_mut, slice
 use super::context::Cpu;
 use super::gemm::{gemm, Epilogue, Gemm};
 use super::geometry::Geometry2d;
-use super::parallel::{for_each_chunk, for_each_chunk2, items_per_task, sum_parts};
+use super::parallel::{for_each_chunk, for_each_chunk2, items_per_task, reduce_tasks};
 use super::patches::{crop, origin_offsets, padded_image_len, padded_input, window_offsets};
+use super::reduce::add_column_sums;
 use super::simd::{Lin, Table};
 
 /// Scratch memory of one convolution layer, kept by the caller across batches.
@@ -69,30 +70,42 @@ pub fn conv2d_forward(
     let ks = slice_of(&kernel);
     let bs = bias.as_ref().map(slice_of);
     let isa = cx.isa();
-    let Conv2dWorkspace { padded, window, .. } = ws;
+    let Conv2dWorkspace {
+        padded,
+        window,
+        origins,
+        ..
+    } = ws;
     window_offsets(g, cin, window);
-    let window = &window[..];
+    origin_offsets(g, cin, origins);
+    let (window, origins) = (&window[..], &origins[..]);
     cx.install(|| {
         let src = padded_input(g, slice_of(&x), n, cin, padded);
         let img = padded_image_len(g, cin);
-        let row_stride = g.padded_w() * cin;
-        let row_len = g.out_w * cout;
-        let per = items_per_task(n * g.out_h, row_len * window.len());
+        let pixels = g.out_pixels();
+        let per = items_per_task(n * pixels, cout * window.len());
         let epilogue = bs.map_or(Epilogue::Store, Epilogue::Bias);
-        for_each_chunk(ys, per * row_len, |t, chunk| {
-            for (r, out) in chunk.chunks_exact_mut(row_len).enumerate() {
-                let (s, oy) = ((t * per + r) / g.out_h, (t * per + r) % g.out_h);
+        // One product per image (or part of one): rows are output pixels addressed through
+        // their window origins, columns the window elements.
+        for_each_chunk(ys, per * cout, |t, chunk| {
+            let mut q = t * per;
+            let mut rest = chunk;
+            while !rest.is_empty() {
+                let (s, p) = (q / pixels, q % pixels);
+                let m = (pixels - p).min(rest.len() / cout);
+                let (out, tail) = rest.split_at_mut(m * cout);
                 let product = Gemm {
-                    m: g.out_w,
+                    m,
                     n: cout,
                     k: window.len(),
-                    a: src,
-                    rows: Lin::new(s * img + oy * g.sh * row_stride, g.sw * cin),
+                    a: &src[s * img..][..img],
+                    rows: Table(&origins[p..p + m]),
                     cols: Table(window),
                     b: ks,
                     ldb: cout,
                 };
                 gemm(isa, product, out, cout, epilogue);
+                (q, rest) = (q + m, tail);
             }
         });
     });
@@ -145,34 +158,33 @@ pub fn conv2d_backward(
 
         // Kernel and bias gradients: per-task partial sums over whole images, added in task order.
         let per = items_per_task(n, pixels * kk * cout);
-        let part_len = kk * cout + cout;
-        let parts = scratch(partials, n.div_ceil(per) * part_len);
-        for_each_chunk(parts, part_len, |t, part| {
-            let (pw, pb) = part.split_at_mut(kk * cout);
-            for s in t * per..((t + 1) * per).min(n) {
-                let first = s == t * per;
-                let dys_s = &dys[s * pixels * cout..][..pixels * cout];
-                let product = Gemm {
-                    m: kk,
-                    n: cout,
-                    k: pixels,
-                    a: &src[s * img..][..img],
-                    rows: Table(window),
-                    cols: Table(origins),
-                    b: dys_s,
-                    ldb: cout,
-                };
-                let epilogue = if first {
-                    Epilogue::Store
-                } else {
-                    Epilogue::Accumulate
-                };
-                gemm(isa, product, pw, cout, epilogue);
-                column_sums(dys_s, cout, pb, first);
-            }
-        });
-        let total = scratch(totals, part_len);
-        sum_parts(parts, total);
+        reduce_tasks(
+            cx,
+            n.div_ceil(per),
+            kk * cout + cout,
+            partials,
+            totals,
+            #[inline(always)]
+            |t, part| {
+                let (pw, pb) = part.split_at_mut(kk * cout);
+                for s in t * per..((t + 1) * per).min(n) {
+                    let dys_s = &dys[s * pixels * cout..][..pixels * cout];
+                    let product = Gemm {
+                        m: kk,
+                        n: cout,
+                        k: pixels,
+                        a: &src[s * img..][..img],
+                        rows: Table(window),
+                        cols: Table(origins),
+                        b: dys_s,
+                        ldb: cout,
+                    };
+                    gemm(isa, product, pw, cout, Epilogue::Accumulate);
+                    add_column_sums(dys_s, pb);
+                }
+            },
+        );
+        let total = &totals[..];
         slice_mut(dkernel).copy_from_slice(&total[..kk * cout]);
         if let Some(db) = dbias {
             reshape_buffer(db, Ix1(cout));
@@ -234,18 +246,6 @@ fn scatter_window(g: &Geometry2d, c: usize, origin: usize, col: &[f32], img: &mu
         let at = origin + ky * wp * c;
         for (d, &v) in img[at..at + g.kw * c].iter_mut().zip(taps) {
             *d += v;
-        }
-    }
-}
-
-/// `out[j] (=|+=) Σ_p m[p·cols + j]`, rows in order.
-pub(crate) fn column_sums(m: &[f32], cols: usize, out: &mut [f32], overwrite: bool) {
-    if overwrite {
-        out.fill(0.0);
-    }
-    for row in m.chunks_exact(cols) {
-        for (o, &v) in out.iter_mut().zip(row) {
-            *o += v;
         }
     }
 }

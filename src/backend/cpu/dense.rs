@@ -5,9 +5,9 @@ use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Ix1, Ix2};
 
 use super::buffer::{contiguous, reshape_buffer, scratch, slice_mut, slice_of};
 use super::context::Cpu;
-use super::conv::column_sums;
 use super::gemm::{gemm, Epilogue, Gemm};
 use super::parallel::{for_each_chunk, items_per_task};
+use super::reduce::add_column_sums;
 use super::simd::Lin;
 
 /// Scratch memory of one dense layer, kept by the caller across batches.
@@ -103,7 +103,9 @@ pub fn dense_backward(
         });
         if let Some(db) = dbias {
             reshape_buffer(db, Ix1(fout));
-            column_sums(dys, fout, slice_mut(db), true);
+            let db = slice_mut(db);
+            db.fill(0.0);
+            add_column_sums(dys, db);
         }
         if let Some(dx) = dx {
             // dx = dy·kernelᵀ with the transpose packed once.

@@ -8,10 +8,10 @@ use ndarray::{Array1, Array4, ArrayView1, ArrayView4, Ix1, Ix4};
 
 use super::buffer::{contiguous, dims4, reshape_buffer, scratch, slice_mut, slice_of};
 use super::context::Cpu;
-use super::conv::column_sums;
 use super::geometry::Geometry2d;
-use super::parallel::{for_each_chunk, items_per_task, sum_parts};
+use super::parallel::{for_each_chunk, items_per_task, reduce_tasks};
 use super::patches::{crop, origin_offsets, padded_image_len, padded_input};
+use super::reduce::add_column_sums;
 use super::simd::dispatch;
 
 /// Scratch memory of one depthwise layer, kept by the caller across batches.
@@ -72,17 +72,21 @@ pub fn depthwise_conv2d_forward(
         let pixels = g.out_pixels();
         let per = items_per_task(n * pixels, g.kh * g.kw * c);
         for_each_chunk(ys, per * c, |t, chunk| {
-            dispatch(isa, || {
-                for (i, out) in chunk.chunks_exact_mut(c).enumerate() {
-                    let (s, p) = ((t * per + i) / pixels, (t * per + i) % pixels);
-                    window_dot(g, c, &src[s * img + origins[p]..], ks, out);
-                    if let Some(b) = bs {
-                        for (o, &v) in out.iter_mut().zip(b) {
-                            *o += v;
+            dispatch(
+                isa,
+                #[inline(always)]
+                || {
+                    for (i, out) in chunk.chunks_exact_mut(c).enumerate() {
+                        let (s, p) = ((t * per + i) / pixels, (t * per + i) % pixels);
+                        window_dot(g, c, &src[s * img + origins[p]..], ks, out);
+                        if let Some(b) = bs {
+                            for (o, &v) in out.iter_mut().zip(b) {
+                                *o += v;
+                            }
                         }
                     }
-                }
-            })
+                },
+            )
         });
     });
 }
@@ -129,23 +133,25 @@ pub fn depthwise_conv2d_backward(
 
         // Kernel and bias gradients: per-task partials over whole images, added in task order.
         let per = items_per_task(n, pixels * kk);
-        let part_len = kk + c;
-        let parts = scratch(partials, n.div_ceil(per) * part_len);
-        for_each_chunk(parts, part_len, |t, part| {
-            let (pw, pb) = part.split_at_mut(kk);
-            pw.fill(0.0);
-            dispatch(isa, || {
+        reduce_tasks(
+            cx,
+            n.div_ceil(per),
+            kk + c,
+            partials,
+            totals,
+            #[inline(always)]
+            |t, part| {
+                let (pw, pb) = part.split_at_mut(kk);
                 for s in t * per..((t + 1) * per).min(n) {
                     let dys_s = &dys[s * pixels * c..][..pixels * c];
                     for (p, d) in dys_s.chunks_exact(c).enumerate() {
                         window_outer(g, c, &src[s * img + origins[p]..], d, pw);
                     }
-                    column_sums(dys_s, c, pb, s == t * per);
+                    add_column_sums(dys_s, pb);
                 }
-            })
-        });
-        let total = scratch(totals, part_len);
-        sum_parts(parts, total);
+            },
+        );
+        let total = &totals[..];
         slice_mut(dkernel).copy_from_slice(&total[..kk]);
         if let Some(db) = dbias {
             reshape_buffer(db, Ix1(c));
@@ -162,14 +168,18 @@ pub fn depthwise_conv2d_backward(
             let per = items_per_task(n, pixels * kk);
             for_each_chunk(target, per * img, |t, dxc| {
                 dxc.fill(0.0);
-                dispatch(isa, || {
-                    for (i, dimg) in dxc.chunks_exact_mut(img).enumerate() {
-                        let dys_s = &dys[(t * per + i) * pixels * c..][..pixels * c];
-                        for (p, d) in dys_s.chunks_exact(c).enumerate() {
-                            window_scatter(g, c, d, ks, &mut dimg[origins[p]..]);
+                dispatch(
+                    isa,
+                    #[inline(always)]
+                    || {
+                        for (i, dimg) in dxc.chunks_exact_mut(img).enumerate() {
+                            let dys_s = &dys[(t * per + i) * pixels * c..][..pixels * c];
+                            for (p, d) in dys_s.chunks_exact(c).enumerate() {
+                                window_scatter(g, c, d, ks, &mut dimg[origins[p]..]);
+                            }
                         }
-                    }
-                })
+                    },
+                )
             });
             if g.is_padded() {
                 crop(g, &padded_dx[..n * img], n, c, slice_mut(dx));

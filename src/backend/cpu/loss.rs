@@ -26,14 +26,20 @@ pub fn softmax_forward(cx: &Cpu, logits: ArrayView2<'_, f32>, y: &mut Array2<f32
     let z = contiguous(&logits);
     let zs = slice_of(&z);
     reshape_buffer(y, Ix2(n, k));
-    map_spans(cx, k, slice_mut(y), |first, out| {
-        for (zr, yr) in zs[first..].chunks_exact(k).zip(out.chunks_exact_mut(k)) {
-            let inv = 1.0 / shifted_exp(zr, yr);
-            for o in yr.iter_mut() {
-                *o *= inv;
+    map_spans(
+        cx,
+        k,
+        slice_mut(y),
+        #[inline(always)]
+        |first, out| {
+            for (zr, yr) in zs[first..].chunks_exact(k).zip(out.chunks_exact_mut(k)) {
+                let inv = 1.0 / shifted_exp(zr, yr);
+                for o in yr.iter_mut() {
+                    *o *= inv;
+                }
             }
-        }
-    });
+        },
+    );
 }
 
 /// Gradient of [`softmax_forward`] given its output `y`: `dx = y·(dy − Σ dy·y)`.
@@ -49,17 +55,23 @@ pub fn softmax_backward(
     let dy = contiguous(&dy);
     let (ys, dys) = (slice_of(&y), slice_of(&dy));
     reshape_buffer(dx, Ix2(n, k));
-    map_spans(cx, k, slice_mut(dx), |first, out| {
-        let rows = ys[first..]
-            .chunks_exact(k)
-            .zip(dys[first..].chunks_exact(k));
-        for ((yr, dr), or) in rows.zip(out.chunks_exact_mut(k)) {
-            let dot: f32 = yr.iter().zip(dr).map(|(&a, &b)| a * b).sum();
-            for ((o, &a), &b) in or.iter_mut().zip(yr).zip(dr) {
-                *o = a * (b - dot);
+    map_spans(
+        cx,
+        k,
+        slice_mut(dx),
+        #[inline(always)]
+        |first, out| {
+            let rows = ys[first..]
+                .chunks_exact(k)
+                .zip(dys[first..].chunks_exact(k));
+            for ((yr, dr), or) in rows.zip(out.chunks_exact_mut(k)) {
+                let dot: f32 = yr.iter().zip(dr).map(|(&a, &b)| a * b).sum();
+                for ((o, &a), &b) in or.iter_mut().zip(yr).zip(dr) {
+                    *o = a * (b - dot);
+                }
             }
-        }
-    });
+        },
+    );
 }
 
 /// Rejects labels outside `0..classes`.
@@ -108,16 +120,22 @@ pub fn softmax_cross_entropy(
     if let Some(dz) = dlogits {
         reshape_buffer(dz, Ix2(n, k));
         let scale = 1.0 / n as f32;
-        map_spans(cx, k, slice_mut(dz), |first, out| {
-            let rows = zs[first..].chunks_exact(k).zip(&labels[first / k..]);
-            for ((zr, &l), or) in rows.zip(out.chunks_exact_mut(k)) {
-                let sum = shifted_exp(zr, or);
-                for (j, o) in or.iter_mut().enumerate() {
-                    let onehot = if j == l as usize { 1.0 } else { 0.0 };
-                    *o = (*o / sum - onehot) * scale;
+        map_spans(
+            cx,
+            k,
+            slice_mut(dz),
+            #[inline(always)]
+            |first, out| {
+                let rows = zs[first..].chunks_exact(k).zip(&labels[first / k..]);
+                for ((zr, &l), or) in rows.zip(out.chunks_exact_mut(k)) {
+                    let sum = shifted_exp(zr, or);
+                    for (j, o) in or.iter_mut().enumerate() {
+                        let onehot = if j == l as usize { 1.0 } else { 0.0 };
+                        *o = (*o / sum - onehot) * scale;
+                    }
                 }
-            }
-        });
+            },
+        );
     }
     Ok((total / n as f64) as f32)
 }

@@ -31,6 +31,7 @@ mod optim;
 mod parallel;
 mod patches;
 mod pool;
+mod reduce;
 mod simd;
 
 pub use activation::{dropout_backward, dropout_forward, relu_backward, relu_forward, DropoutMask};

@@ -212,12 +212,23 @@ impl Optimizer {
                     .zip(p.grad.par_chunks(per))
                     .zip(slot.m.par_chunks_mut(per));
                 match (&config, adam) {
-                    (_, Some(step)) => work
-                        .zip(slot.v.par_chunks_mut(per))
-                        .for_each(|(((w, g), m), v)| dispatch(isa, || step.apply(w, g, m, v))),
-                    (OptimizerConfig::Sgd(c), None) => {
-                        work.for_each(|((w, g), m)| dispatch(isa, || sgd_apply(c, w, g, m)))
+                    (_, Some(step)) => {
+                        work.zip(slot.v.par_chunks_mut(per))
+                            .for_each(|(((w, g), m), v)| {
+                                dispatch(
+                                    isa,
+                                    #[inline(always)]
+                                    || step.apply(w, g, m, v),
+                                )
+                            })
                     }
+                    (OptimizerConfig::Sgd(c), None) => work.for_each(|((w, g), m)| {
+                        dispatch(
+                            isa,
+                            #[inline(always)]
+                            || sgd_apply(c, w, g, m),
+                        )
+                    }),
                     (OptimizerConfig::Adam(_), None) => {
                         unreachable!("Adam steps always have their constants")
                     }

@@ -7,6 +7,7 @@
 
 use rayon::prelude::*;
 
+use super::buffer::scratch;
 use super::context::Cpu;
 use super::simd::dispatch;
 
@@ -64,15 +65,41 @@ where
         .for_each(|(i, (x, y))| f(i, x, y));
 }
 
-/// Sums `parts` (consecutive slices of `out.len()` values) into `out`, in order.
-pub(crate) fn sum_parts(parts: &[f32], out: &mut [f32]) {
-    let n = out.len();
-    assert!(
-        n > 0 && parts.len() % n == 0,
-        "partials must be whole copies of the output"
-    );
-    out.copy_from_slice(&parts[..n]);
-    for part in parts[n..].chunks_exact(n) {
+/// f32s per cache line.
+const LINE: usize = 16;
+
+/// Runs `f(task, acc)` for tasks `0..tasks`, each accumulating into its own zeroed `acc` of
+/// `width` values, then adds the partial results in task order into `out` (resized to
+/// `width`). Partials sit whole cache lines apart, so tasks never write to a line another
+/// task uses. `f` runs with the context's instruction set (see [`dispatch`]).
+pub(crate) fn reduce_tasks<F>(
+    cx: &Cpu,
+    tasks: usize,
+    width: usize,
+    parts: &mut Vec<f32>,
+    out: &mut Vec<f32>,
+    f: F,
+) where
+    F: Fn(usize, &mut [f32]) + Sync + Send,
+{
+    assert!(tasks > 0 && width > 0, "reductions need work and a result");
+    let stride = width.next_multiple_of(LINE) + LINE;
+    let parts = scratch(parts, tasks * stride);
+    let isa = cx.isa();
+    cx.install(|| {
+        for_each_chunk(parts, stride, |t, slot| {
+            let acc = &mut slot[..width];
+            acc.fill(0.0);
+            dispatch(
+                isa,
+                #[inline(always)]
+                || f(t, acc),
+            );
+        });
+    });
+    let out = scratch(out, width);
+    out.copy_from_slice(&parts[..width]);
+    for part in parts[stride..].chunks_exact(stride) {
         for (o, &p) in out.iter_mut().zip(part) {
             *o += p;
         }
@@ -90,6 +117,12 @@ where
     let per = items_per_task(ys.len() / unit, unit) * unit;
     let isa = cx.isa();
     cx.install(|| {
-        for_each_chunk(ys, per, |t, out| dispatch(isa, || f(t * per, out)));
+        for_each_chunk(ys, per, |t, out| {
+            dispatch(
+                isa,
+                #[inline(always)]
+                || f(t * per, out),
+            )
+        });
     });
 }
