@@ -2,6 +2,8 @@
 
 /// Shared helpers: paths, running the `qnnc` binary.
 mod common;
+/// The CPU kernels: gradients by finite differences, the float toy model, determinism.
+mod cpu_kernels;
 /// `qnnc compile`/`run`/`inspect` against the converted Akida references.
 mod compile;
 /// `qnnc hist` figures.

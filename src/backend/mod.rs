@@ -1,3 +1,4 @@
-//! Code generation back-ends: the NSoC integer program (`nsoc`).
+//! Back-ends: the trainable CPU executor (`cpu`) and the NSoC integer program (`nsoc`).
 
+pub mod cpu;
 pub mod nsoc;

@@ -1,0 +1,285 @@
+//! Instruction-set selection and the register-blocked GEMM micro-kernels.
+//!
+//! A micro-kernel computes one `mr × nr` tile of `C = A·B` (plus an epilogue) with every
+//! accumulator in a register: `mr ≤ 12` rows when the tile is at most 8 columns wide (one AVX
+//! vector), `mr ≤ 6` rows when it is 16 wide (two vectors). `A` is addressed through two
+//! offset lists, `A(i, p) = a[rows[i] + cols(p)]`, which lets the same kernel read a plain
+//! matrix, its transpose, or the patches of an image (implicit im2col) without copying.
+//! `B` is row-major with unit column stride; a partial last vector is read and written with
+//! masked loads and stores, so nothing outside the operands is ever touched.
+//!
+//! Each element of `C` is accumulated over `p` in increasing order, starting from zero, and
+//! only then combined with the epilogue (`C_old + acc` or `acc + bias`). Tiling never changes
+//! that order, which is what makes the results independent of how work is split.
+
+/// The instruction set the kernels are compiled for at run time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Isa {
+    /// Plain Rust loops, vectorised only as far as the compiler's baseline target allows.
+    /// Multiplies and adds are rounded separately.
+    Portable,
+    /// x86-64 AVX2 with fused multiply-add (one rounding per multiply-add).
+    Avx2Fma,
+}
+
+impl Isa {
+    /// The best instruction set this machine supports.
+    pub(crate) fn detect() -> Isa {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                return Isa::Avx2Fma;
+            }
+        }
+        Isa::Portable
+    }
+}
+
+/// Runs `f`, compiled with AVX2 and FMA enabled when `isa` says the machine has them.
+///
+/// `f` and everything it calls must be `#[inline(always)]` for the wider instructions to reach
+/// them; this is how the elementwise kernels (pooling, batch norm, depthwise) get vectorised.
+#[inline(always)]
+pub(crate) fn dispatch<R>(isa: Isa, f: impl FnOnce() -> R) -> R {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `Isa::Avx2Fma` is only produced by `Isa::detect` after checking both features.
+        Isa::Avx2Fma => unsafe { run_avx2(f) },
+        _ => f(),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn run_avx2<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
+
+/// f32 lanes per vector.
+pub(crate) const LANES: usize = 8;
+/// The most rows a micro-kernel handles.
+pub(crate) const MAX_MR: usize = 12;
+
+/// A list of element offsets: `at(i)` for `i < n`.
+pub(crate) trait Offsets: Copy + Send + Sync {
+    /// The `i`-th offset.
+    fn at(self, i: usize) -> usize;
+    /// The largest of the first `n ≥ 1` offsets.
+    fn max(self, n: usize) -> usize;
+    /// Panics unless the first `n` offsets exist.
+    fn check_len(self, n: usize);
+}
+
+/// Offsets `start + i·step`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Lin {
+    pub start: usize,
+    pub step: usize,
+}
+
+impl Lin {
+    pub(crate) fn new(start: usize, step: usize) -> Lin {
+        Lin { start, step }
+    }
+}
+
+impl Offsets for Lin {
+    #[inline(always)]
+    fn at(self, i: usize) -> usize {
+        self.start + i * self.step
+    }
+    fn max(self, n: usize) -> usize {
+        self.start + (n - 1) * self.step
+    }
+    fn check_len(self, _n: usize) {}
+}
+
+/// Offsets listed in a table.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Table<'a>(pub &'a [usize]);
+
+impl Offsets for Table<'_> {
+    #[inline(always)]
+    fn at(self, i: usize) -> usize {
+        debug_assert!(i < self.0.len());
+        // SAFETY: callers check `check_len(n)` before reading any `i < n`.
+        unsafe { *self.0.get_unchecked(i) }
+    }
+    fn max(self, n: usize) -> usize {
+        self.0[..n].iter().copied().max().unwrap_or(0)
+    }
+    fn check_len(self, n: usize) {
+        assert!(
+            n <= self.0.len(),
+            "offset table holds {} entries, {n} needed",
+            self.0.len()
+        );
+    }
+}
+
+/// What a tile does with its accumulators.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Epi {
+    /// `C = acc`.
+    Store,
+    /// `C = C + acc`.
+    Accumulate,
+    /// `C = acc + bias[j]`; the pointer is at the tile's first column.
+    Bias(*const f32),
+}
+
+/// Everything one micro-kernel call needs. Raw pointers: the GEMM driver checks all bounds
+/// once per call before creating any tile.
+pub(crate) struct TileArgs<C> {
+    pub a: *const f32,
+    pub rows: [usize; MAX_MR],
+    pub cols: C,
+    pub k: usize,
+    pub b: *const f32,
+    pub ldb: usize,
+    /// Valid columns, `1 ..= 8·NV` (more than `8·(NV−1)`).
+    pub nr: usize,
+    pub c: *mut f32,
+    pub ldc: usize,
+    pub epi: Epi,
+}
+
+/// A monomorphised micro-kernel.
+pub(crate) type TileFn<C> = unsafe fn(&TileArgs<C>);
+
+macro_rules! pick_tile {
+    ($kern:ident, $C:ty, $mr:expr, $nv:expr, $mask:expr; [$($a:literal)*]; [$($b:literal)*]) => {
+        match ($nv, $mask, $mr) {
+            $(
+                (1, false, $a) => $kern::<$a, 1, false, $C> as TileFn<$C>,
+                (1, true, $a) => $kern::<$a, 1, true, $C> as TileFn<$C>,
+            )*
+            $(
+                (2, false, $b) => $kern::<$b, 2, false, $C> as TileFn<$C>,
+                (2, true, $b) => $kern::<$b, 2, true, $C> as TileFn<$C>,
+            )*
+            (nv, _, mr) => unreachable!("no micro-kernel for {mr} rows and {nv} vectors"),
+        }
+    };
+}
+
+/// The micro-kernel for `mr` rows and `nv` vectors of columns, masked on the last vector when
+/// `mask` is set.
+pub(crate) fn select_tile<C: Offsets>(isa: Isa, mr: usize, nv: usize, mask: bool) -> TileFn<C> {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2Fma => pick_tile!(avx2_tile, C, mr, nv, mask;
+            [1 2 3 4 5 6 7 8 9 10 11 12]; [1 2 3 4 5 6]),
+        _ => pick_tile!(portable_tile, C, mr, nv, mask;
+            [1 2 3 4 5 6 7 8 9 10 11 12]; [1 2 3 4 5 6]),
+    }
+}
+
+/// The portable micro-kernel: the same arithmetic order, separate multiply and add.
+///
+/// # Safety
+/// `t` must describe in-bounds operands (see [`TileArgs`]).
+unsafe fn portable_tile<const MR: usize, const NV: usize, const MASK: bool, C: Offsets>(
+    t: &TileArgs<C>,
+) {
+    let nr = t.nr;
+    debug_assert!(nr <= NV * LANES && (MASK || nr == NV * LANES));
+    let mut acc = [[0f32; 16]; MR];
+    let mut bv = [0f32; 16];
+    for p in 0..t.k {
+        let off = t.cols.at(p);
+        let bp = t.b.add(p * t.ldb);
+        for (j, slot) in bv.iter_mut().enumerate().take(nr) {
+            *slot = *bp.add(j);
+        }
+        for (i, row) in acc.iter_mut().enumerate() {
+            let av = *t.a.add(t.rows[i] + off);
+            for j in 0..NV * LANES {
+                row[j] += av * bv[j];
+            }
+        }
+    }
+    for (i, row) in acc.iter().enumerate() {
+        let cp = t.c.add(i * t.ldc);
+        for (j, &v) in row.iter().enumerate().take(nr) {
+            let out = cp.add(j);
+            *out = match t.epi {
+                Epi::Store => v,
+                Epi::Accumulate => *out + v,
+                Epi::Bias(bias) => v + *bias.add(j),
+            };
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+use avx2::tile as avx2_tile;
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::{Epi, Offsets, TileArgs, LANES};
+    use std::arch::x86_64::*;
+
+    #[inline(always)]
+    unsafe fn load(p: *const f32, masked: bool, mask: __m256i) -> __m256 {
+        if masked {
+            _mm256_maskload_ps(p, mask)
+        } else {
+            _mm256_loadu_ps(p)
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn store(p: *mut f32, v: __m256, masked: bool, mask: __m256i) {
+        if masked {
+            _mm256_maskstore_ps(p, mask, v)
+        } else {
+            _mm256_storeu_ps(p, v)
+        }
+    }
+
+    /// The AVX2 + FMA micro-kernel.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA; `t` must describe in-bounds operands.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn tile<const MR: usize, const NV: usize, const MASK: bool, C: Offsets>(
+        t: &TileArgs<C>,
+    ) {
+        debug_assert!(t.nr <= NV * LANES && (MASK || t.nr == NV * LANES));
+        let valid = (t.nr - (NV - 1) * LANES) as i32;
+        let mask = _mm256_cmpgt_epi32(
+            _mm256_set1_epi32(valid),
+            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+        );
+        let rows: [*const f32; MR] = core::array::from_fn(|i| t.a.add(t.rows[i]));
+        let mut acc = [[_mm256_setzero_ps(); NV]; MR];
+        for p in 0..t.k {
+            let off = t.cols.at(p);
+            let bp = t.b.add(p * t.ldb);
+            let bv: [__m256; NV] =
+                core::array::from_fn(|v| load(bp.add(v * LANES), MASK && v == NV - 1, mask));
+            for i in 0..MR {
+                let av = _mm256_broadcast_ss(&*rows[i].add(off));
+                for v in 0..NV {
+                    acc[i][v] = _mm256_fmadd_ps(av, bv[v], acc[i][v]);
+                }
+            }
+        }
+        for (i, row) in acc.iter().enumerate() {
+            let cp = t.c.add(i * t.ldc);
+            for (v, &r) in row.iter().enumerate() {
+                let masked = MASK && v == NV - 1;
+                let out = cp.add(v * LANES);
+                let r = match t.epi {
+                    Epi::Store => r,
+                    Epi::Accumulate => _mm256_add_ps(load(out, masked, mask), r),
+                    Epi::Bias(bias) => _mm256_add_ps(r, load(bias.add(v * LANES), masked, mask)),
+                };
+                store(out, r, masked, mask);
+            }
+        }
+    }
+}
