@@ -79,6 +79,10 @@ impl From<TargetArg> for qnnc::backend::nsoc::Target {
     }
 }
 
+fn default_threads() -> usize {
+    qnnc::backend::cpu::Cpu::available_threads()
+}
+
 fn positive_float(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
@@ -139,6 +143,38 @@ enum Command {
         /// Number of histogram bins.
         #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10000))]
         bins: u32,
+        #[arg(long = "model")]
+        model_name: Option<String>,
+        #[command(flatten)]
+        passes: PassArgs,
+    },
+    /// Run the CPU executor on images from a `.npy` (uint8 images are mapped by the model's
+    /// input scaling; float32 values are used as they are).
+    Predict {
+        model: PathBuf,
+        #[arg(long)]
+        weights: PathBuf,
+        /// The inputs (`.npy`): a batch or one sample.
+        #[arg(long)]
+        input: PathBuf,
+        /// Where to write the outputs (`.npy`, float32).
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Ignore the quantizers: run the float model.
+        #[arg(long)]
+        float: bool,
+        /// Output the logits (drop a final softmax).
+        #[arg(long)]
+        logits: bool,
+        /// Also write every layer's output to this directory (`<k>_<layer>.npy`).
+        #[arg(long, value_name = "DIR")]
+        layers: Option<PathBuf>,
+        /// Worker threads.
+        #[arg(long, default_value_t = default_threads())]
+        threads: usize,
+        /// Samples per batch.
+        #[arg(long, default_value_t = 256)]
+        batch_size: usize,
         #[arg(long = "model")]
         model_name: Option<String>,
         #[command(flatten)]
@@ -277,6 +313,34 @@ fn main() -> ExitCode {
                 quantizer,
                 output,
                 bins: bins as usize,
+                passes: passes.options(),
+            },
+            &common,
+        ),
+        Command::Predict {
+            model,
+            weights,
+            input,
+            output,
+            float,
+            logits,
+            layers,
+            threads,
+            batch_size,
+            model_name,
+            passes,
+        } => commands::predict::run(
+            &commands::predict::PredictOptions {
+                model,
+                model_name,
+                weights,
+                input,
+                output,
+                float,
+                logits,
+                layers,
+                threads,
+                batch_size,
                 passes: passes.options(),
             },
             &common,

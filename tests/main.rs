@@ -2,10 +2,12 @@
 
 /// Shared helpers: paths, running the `qnnc` binary.
 mod common;
-/// The CPU kernels: gradients by finite differences, the float toy model, determinism.
-mod cpu_kernels;
 /// `qnnc compile`/`run`/`inspect` against the converted Akida references.
 mod compile;
+/// The CPU kernels: gradients by finite differences, the float toy model, determinism.
+mod cpu_kernels;
+/// The CPU executor (`qnnc predict`) against Keras + CNN2SNN outputs.
+mod executor;
 /// `qnnc hist` figures.
 mod hist;
 /// File formats and safe output: npy/npz/IDX readers and writers, atomic writes, the budget.

@@ -8,6 +8,7 @@ pub mod fmt;
 pub mod hist;
 pub mod init;
 pub mod inspect;
+pub mod predict;
 pub mod quantize;
 pub mod run;
 pub mod summary;

@@ -27,6 +27,7 @@ mod error;
 mod gemm;
 mod geometry;
 mod loss;
+pub mod network;
 mod optim;
 mod parallel;
 mod patches;
