@@ -155,6 +155,8 @@ impl Kernel {
     }
 }
 
+// One node per layer, built once: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 enum Node {
     Conv {
         g: Geometry2d,
