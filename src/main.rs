@@ -37,6 +37,10 @@ struct PassArgs {
     /// Where `--dump-after` writes its files.
     #[arg(long, default_value = ".", value_name = "DIR")]
     dump_dir: PathBuf,
+    /// Start from the float model: ignore every quantizer and quantized activation (and the
+    /// model's `quantize(...)`); with `--quantize`, quantize that float model.
+    #[arg(long)]
+    float: bool,
     /// Keep act_steps above the AKD1000 registers instead of equalizing them as
     /// `cnn2snn.convert` 2.5+ does (CNN2SNN 2.3.7's behaviour).
     #[arg(long)]
@@ -49,6 +53,7 @@ impl PassArgs {
             gamma_min: self.gamma_min,
             quantize: self.quantize.clone(),
             no_fold_bn: false,
+            float: self.float,
             equalize_act_steps: !self.no_act_step_equalization,
         }
     }
@@ -160,9 +165,6 @@ enum Command {
         /// Where to write the outputs (`.npy`, float32).
         #[arg(short, long)]
         output: PathBuf,
-        /// Ignore the quantizers: run the float model.
-        #[arg(long)]
-        float: bool,
         /// Output the logits (drop a final softmax).
         #[arg(long)]
         logits: bool,
@@ -175,6 +177,62 @@ enum Command {
         /// Samples per batch.
         #[arg(long, default_value_t = 256)]
         batch_size: usize,
+        #[arg(long = "model")]
+        model_name: Option<String>,
+        #[command(flatten)]
+        passes: PassArgs,
+    },
+    /// Train or fine-tune a model on an MNIST-style dataset (IDX files, gzipped or not, or
+    /// `.npy` pairs), with straight-through estimators through quantizers.
+    Train {
+        model: PathBuf,
+        /// The dataset directory (`train-images-idx3-ubyte[.gz]`, … or `x_train.npy`, …).
+        #[arg(long)]
+        data: PathBuf,
+        /// Where to write the trained weights (after every epoch).
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Start from these weights (fine-tuning); otherwise Keras's initialisers.
+        #[arg(long)]
+        weights: Option<PathBuf>,
+        #[arg(long, default_value_t = 5)]
+        epochs: usize,
+        #[arg(long, default_value_t = 128)]
+        batch_size: usize,
+        /// Learning rate (default 0.001 for Adam, 0.01 for SGD).
+        #[arg(long)]
+        lr: Option<f32>,
+        #[arg(long, value_enum, default_value_t = commands::train::OptimizerKind::Adam)]
+        optimizer: commands::train::OptimizerKind,
+        /// SGD momentum.
+        #[arg(long, default_value_t = 0.9)]
+        momentum: f64,
+        /// How the learning rate changes over the run.
+        #[arg(long, value_enum, default_value_t = qnnc::backend::cpu::train::Schedule::Constant)]
+        schedule: qnnc::backend::cpu::train::Schedule,
+        /// Seed of the initial weights, the shuffling and dropout.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Worker threads (the same seed and thread count give the same weights).
+        #[arg(long, default_value_t = default_threads())]
+        threads: usize,
+        /// Do not measure the test accuracy after each epoch.
+        #[arg(long)]
+        no_validation: bool,
+        #[arg(long = "model")]
+        model_name: Option<String>,
+        #[command(flatten)]
+        passes: PassArgs,
+    },
+    /// Accuracy of a model and its weights on the test split of a dataset.
+    Eval {
+        model: PathBuf,
+        #[arg(long)]
+        weights: PathBuf,
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long, default_value_t = default_threads())]
+        threads: usize,
         #[arg(long = "model")]
         model_name: Option<String>,
         #[command(flatten)]
@@ -322,7 +380,6 @@ fn main() -> ExitCode {
             weights,
             input,
             output,
-            float,
             logits,
             layers,
             threads,
@@ -336,11 +393,64 @@ fn main() -> ExitCode {
                 weights,
                 input,
                 output,
-                float,
                 logits,
                 layers,
                 threads,
                 batch_size,
+                passes: passes.options(),
+            },
+            &common,
+        ),
+        Command::Train {
+            model,
+            data,
+            output,
+            weights,
+            epochs,
+            batch_size,
+            lr,
+            optimizer,
+            momentum,
+            schedule,
+            seed,
+            threads,
+            no_validation,
+            model_name,
+            passes,
+        } => commands::train::train(
+            &commands::train::TrainOptions {
+                model,
+                model_name,
+                data,
+                output,
+                weights,
+                epochs,
+                batch_size,
+                learning_rate: lr,
+                optimizer,
+                schedule,
+                momentum,
+                seed,
+                threads,
+                no_validation,
+                passes: passes.options(),
+            },
+            &common,
+        ),
+        Command::Eval {
+            model,
+            weights,
+            data,
+            threads,
+            model_name,
+            passes,
+        } => commands::train::eval(
+            &commands::train::EvalOptions {
+                model,
+                model_name,
+                weights,
+                data,
+                threads,
                 passes: passes.options(),
             },
             &common,

@@ -12,6 +12,7 @@ pub mod predict;
 pub mod quantize;
 pub mod run;
 pub mod summary;
+pub mod train;
 
 use crate::diag::{MessageFormat, RenderOptions};
 use crate::driver::{self, CliError, Frontend};

@@ -15,8 +15,6 @@ pub struct PredictOptions {
     pub weights: PathBuf,
     pub input: PathBuf,
     pub output: PathBuf,
-    /// Ignore the quantizers (the float model).
-    pub float: bool,
     /// Drop a final softmax.
     pub logits: bool,
     /// Also write every layer's output here.
@@ -32,7 +30,6 @@ pub fn network(
     model: &std::path::Path,
     model_name: Option<&str>,
     weights: &std::path::Path,
-    float: bool,
     threads: usize,
     passes: &PassOptions,
     common: &Common,
@@ -42,11 +39,7 @@ pub fn network(
         model: loaded.model.clone(),
         params: Some(loaded.params.clone()),
     };
-    let pipeline = if float {
-        Pipeline::float()
-    } else {
-        Pipeline::quantized(&graph.model, passes)
-    };
+    let pipeline = Pipeline::quantized(&graph.model, passes);
     run_passes(
         &loaded.front.src,
         &mut graph,
@@ -130,7 +123,6 @@ pub fn run(opts: &PredictOptions, common: &Common) -> Result<(), CliError> {
         &opts.model,
         opts.model_name.as_deref(),
         &opts.weights,
-        opts.float,
         opts.threads,
         &opts.passes,
         common,
@@ -159,10 +151,10 @@ pub fn run(opts: &PredictOptions, common: &Common) -> Result<(), CliError> {
     let shape = out.shape().to_vec();
     crate::io::write_npy(&opts.output, &Array::F32(out))?;
     println!(
-        "predicted {} sample(s) with `{}`{} → `{}` {shape:?}",
+        "predicted {} sample(s) with `{}` ({}) → `{}` {shape:?}",
         shape[0],
         net.model().name,
-        if opts.float { " (float)" } else { "" },
+        opts.passes.describe(net.model()),
         opts.output.display()
     );
     Ok(())

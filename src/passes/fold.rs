@@ -200,3 +200,55 @@ pub(super) fn fold_bn(g: &mut Graph, diags: &mut Vec<PassError>) {
         i += 1;
     }
 }
+
+/// The weights of `original` (the model as written) from the weights `trained` of `executed`
+/// (the same model after its passes): the inverse of folding.
+///
+/// A batch norm that was folded into a layer comes back as the identity — gamma
+/// `sqrt(1 + ε)`, beta 0, moving mean 0, moving variance 1, so that folding it again gives
+/// scale exactly 1 — and the folded bias goes back to the layer's bias (or to the batch
+/// norm's beta when the layer has none). Folding the result again gives `trained` bit for bit.
+pub fn unfold(original: &crate::ir::Model, executed: &crate::ir::Model, trained: &crate::params::Params) -> crate::params::Params {
+    let mut out = crate::params::Params::new();
+    // Where each folded batch norm went.
+    let mut folded_into: std::collections::BTreeMap<&str, &Layer> = std::collections::BTreeMap::new();
+    for l in &executed.layers {
+        for o in &l.merged {
+            folded_into.insert(o.name.as_str(), l);
+        }
+    }
+    for layer in &original.layers {
+        let vars = layer.variables();
+        if let Some(host) = folded_into.get(layer.name.as_str()) {
+            let Op::BatchNorm(bn) = &layer.op else {
+                unreachable!("only batch norms are merged into other layers")
+            };
+            let c = layer.input_shape.channels();
+            let host_original = original
+                .layer(&host.name)
+                .expect("a folded batch norm's host exists in the original model");
+            let host_has_bias = host_original.variables().iter().any(|v| v.name == "bias");
+            let bias = trained.expect(&host.name, "bias");
+            let gamma = (1.0f32 + bn.epsilon as f32).sqrt();
+            out.insert(&layer.name, "gamma", ndarray::ArrayD::from_elem(vec![c], gamma));
+            out.insert(
+                &layer.name,
+                "beta",
+                if host_has_bias {
+                    ndarray::ArrayD::zeros(vec![c])
+                } else {
+                    bias.clone()
+                },
+            );
+            out.insert(&layer.name, "moving_mean", ndarray::ArrayD::zeros(vec![c]));
+            out.insert(&layer.name, "moving_variance", ndarray::ArrayD::ones(vec![c]));
+            continue;
+        }
+        for v in vars {
+            if let Some(value) = trained.get(&layer.name, v.name) {
+                out.insert(&layer.name, v.name, value.clone());
+            }
+        }
+    }
+    out
+}

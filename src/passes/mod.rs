@@ -18,6 +18,7 @@ mod quantize;
 mod simple;
 
 pub use error::PassError;
+pub use fold::unfold;
 pub use quantize::float_view;
 
 use crate::ir::{Model, QuantizeSpec};
@@ -74,6 +75,9 @@ pub struct PassOptions {
     pub quantize: Option<QuantizeSpec>,
     /// Skip batch-norm folding in the quantize pipeline (cnn2snn `fold_BN=False`).
     pub no_fold_bn: bool,
+    /// Start from the float model: strip every quantizer (and the model's own
+    /// `quantize(...)`); only `quantize` then quantizes it.
+    pub float: bool,
     /// After emitting a program, lower act_steps above the AKD1000 registers as
     /// `cnn2snn.convert` ≥ 2.5 does (§9.4).
     pub equalize_act_steps: bool,
@@ -85,6 +89,7 @@ impl Default for PassOptions {
             gamma_min: None,
             quantize: None,
             no_fold_bn: false,
+            float: false,
             equalize_act_steps: true,
         }
     }
@@ -125,6 +130,25 @@ pub fn parse_quantize_arg(text: &str) -> Result<QuantizeSpec, String> {
     })
 }
 
+impl PassOptions {
+    /// How the model runs, in words: `float`, `quantized`, `float, quantized as quantize(4, 4, 8)`.
+    pub fn describe(&self, model: &Model) -> String {
+        let q = |s: &QuantizeSpec| {
+            format!(
+                "quantize(weights: {}, activations: {}, input_weights: {})",
+                s.weights, s.activations, s.input_weights
+            )
+        };
+        match (self.float, &self.quantize, &model.quantize) {
+            (true, None, _) => "float".to_string(),
+            (true, Some(s), _) => format!("float, then {}", q(s)),
+            (false, Some(s), _) => q(s),
+            (false, None, Some(s)) => q(s),
+            (false, None, None) => "as written".to_string(),
+        }
+    }
+}
+
 /// An ordered list of passes.
 #[derive(Clone, Debug)]
 pub struct Pipeline {
@@ -137,7 +161,11 @@ impl Pipeline {
     /// Used by the CPU executor and by `qnnc quantize`.
     pub fn quantized(model: &Model, opts: &PassOptions) -> Pipeline {
         let mut passes = vec![PassName::ClampGamma];
-        if model.quantize.is_some() || opts.quantize.is_some() {
+        if opts.float {
+            passes.push(PassName::Dequantize);
+        }
+        let own = model.quantize.is_some() && !opts.float;
+        if own || opts.quantize.is_some() {
             if !opts.no_fold_bn {
                 passes.extend([PassName::InvertBnPool, PassName::FoldBn]);
             }
@@ -150,18 +178,14 @@ impl Pipeline {
     /// statement (its default `fold_BN=True`), then the quantizers.
     pub fn quantize_command(opts: &PassOptions) -> Pipeline {
         let mut passes = vec![PassName::ClampGamma];
+        if opts.float {
+            passes.push(PassName::Dequantize);
+        }
         if !opts.no_fold_bn {
             passes.extend([PassName::InvertBnPool, PassName::FoldBn]);
         }
         passes.push(PassName::QuantizeLayers);
         Pipeline { passes }
-    }
-
-    /// The float model: quantizers stripped.
-    pub fn float() -> Pipeline {
-        Pipeline {
-            passes: vec![PassName::ClampGamma, PassName::Dequantize],
-        }
     }
 
     /// `cnn2snn.convert`: the quantized model, then `syncretize` (dropout removal, activation /

@@ -34,6 +34,7 @@ mod patches;
 mod pool;
 mod reduce;
 mod simd;
+pub mod train;
 
 pub use activation::{dropout_backward, dropout_forward, relu_backward, relu_forward, DropoutMask};
 pub use batch_norm::{

@@ -1,0 +1,289 @@
+//! `qnnc train` and `qnnc eval`: training (or fine-tuning) with straight-through estimators on
+//! an MNIST-style dataset, and test accuracy.
+
+use super::{load_model_file, load_with_weights, run_passes, Common};
+use crate::backend::cpu::network::Network;
+use crate::backend::cpu::train::{evaluate, EpochReport, Progress, TrainConfig, Trainer};
+use crate::backend::cpu::{AdamConfig, Cpu, OptimizerConfig, SgdConfig};
+use crate::driver::CliError;
+use crate::io::{Dataset, Split};
+use crate::ir::Model;
+use crate::params::Params;
+use crate::passes::{unfold, Dump, Graph, PassOptions, Pipeline};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::path::{Path, PathBuf};
+
+/// `--optimizer`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum OptimizerKind {
+    /// Adam with Keras's defaults (β₁ 0.9, β₂ 0.999, ε 1e-7).
+    #[default]
+    Adam,
+    /// Stochastic gradient descent with momentum (Keras's formula).
+    Sgd,
+}
+
+#[derive(Clone, Debug)]
+pub struct TrainOptions {
+    pub model: PathBuf,
+    pub model_name: Option<String>,
+    pub data: PathBuf,
+    pub output: PathBuf,
+    /// Start from these weights (fine-tuning); otherwise Keras's initialisers from the seed.
+    pub weights: Option<PathBuf>,
+    pub epochs: usize,
+    pub batch_size: usize,
+    /// Default: 0.001 for Adam, 0.01 for SGD.
+    pub learning_rate: Option<f32>,
+    pub optimizer: OptimizerKind,
+    pub schedule: crate::backend::cpu::train::Schedule,
+    pub momentum: f64,
+    pub seed: u64,
+    pub threads: usize,
+    /// Skip the per-epoch validation on the test split.
+    pub no_validation: bool,
+    pub passes: PassOptions,
+}
+
+/// Checks that `split` fits the model: image shape and the number of classes.
+fn check_data(model: &Model, split: &Split, what: &str) -> Result<(), CliError> {
+    let (_, h, w, c) = split.images.dim();
+    let input = model.input.shape.dims();
+    if input != [h, w, c] {
+        return Err(CliError::Usage {
+            message: format!(
+                "the {what} images are {h}×{w}×{c}, but model `{}` takes {}",
+                model.name, model.input.shape
+            ),
+            help: Some("give the model an `input([H, W, C])` that matches the data".to_string()),
+        });
+    }
+    let out = model.output_shape();
+    if out.rank() != 1 {
+        return Err(CliError::Usage {
+            message: format!(
+                "model `{}` outputs {}, not one score per class",
+                model.name, out
+            ),
+            help: Some("end the model with `flatten()` or `global_avg_pool()` and `dense(CLASSES)`".to_string()),
+        });
+    }
+    let classes = out.channels();
+    if let Some(bad) = split.labels.iter().find(|&&l| usize::from(l) >= classes) {
+        return Err(CliError::Usage {
+            message: format!(
+                "a {what} label is {bad}, but model `{}` has {classes} classes",
+                model.name
+            ),
+            help: Some(format!(
+                "labels must lie in 0..{classes}; check `{}`",
+                split.labels_path.display()
+            )),
+        });
+    }
+    Ok(())
+}
+
+fn load_data(dir: &Path) -> Result<Dataset, CliError> {
+    Ok(crate::io::load_dataset(dir)?)
+}
+
+fn cpu(threads: usize) -> Result<Cpu, CliError> {
+    Cpu::new(threads).map_err(|e| CliError::Usage {
+        message: e.to_string(),
+        help: None,
+    })
+}
+
+/// A progress bar for one epoch (drawn only on a terminal).
+fn bar(total: usize, epoch: usize, epochs: usize) -> ProgressBar {
+    let pb = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
+    pb.set_style(
+        ProgressStyle::with_template(
+            "epoch {prefix} [{bar:30}] {pos}/{len} {msg}",
+        )
+        .expect("a valid template")
+        .progress_chars("=> "),
+    );
+    pb.set_prefix(format!("{epoch}/{epochs}"));
+    pb
+}
+
+pub fn train(opts: &TrainOptions, common: &Common) -> Result<(), CliError> {
+    let mut inputs: Vec<&Path> = vec![&opts.model];
+    if let Some(w) = &opts.weights {
+        inputs.push(w);
+    }
+    crate::io::check_output(&opts.output, &inputs)?;
+    if opts.epochs == 0 || opts.batch_size == 0 {
+        return Err(CliError::Usage {
+            message: "`--epochs` and `--batch-size` must be at least 1".to_string(),
+            help: None,
+        });
+    }
+    let (front, model, params) = match &opts.weights {
+        Some(w) => {
+            let l = load_with_weights(&opts.model, opts.model_name.as_deref(), w, common)?;
+            (l.front, l.model, l.params)
+        }
+        None => {
+            let front = load_model_file(&opts.model, common)?;
+            let model = front.select_model(opts.model_name.as_deref())?.clone();
+            let params = crate::params::init(&model, opts.seed);
+            (front, model, params)
+        }
+    };
+    let data = load_data(&opts.data)?;
+    let mut graph = Graph {
+        model: model.clone(),
+        params: Some(params),
+    };
+    let pipeline = Pipeline::quantized(&model, &opts.passes);
+    run_passes(&front.src, &mut graph, &pipeline, &opts.passes, &Dump::default(), common)?;
+    check_data(&graph.model, &data.train, "training")?;
+    check_data(&graph.model, &data.test, "test")?;
+    let mut net = Network::new(
+        cpu(opts.threads)?,
+        &graph.model,
+        graph.params.as_ref().expect("built with weights"),
+        opts.seed,
+    )
+    .map_err(|e| CliError::Usage {
+        message: e.to_string(),
+        help: None,
+    })?;
+    let optimizer = match opts.optimizer {
+        OptimizerKind::Adam => OptimizerConfig::Adam(AdamConfig {
+            learning_rate: opts.learning_rate.unwrap_or(0.001),
+            ..AdamConfig::default()
+        }),
+        OptimizerKind::Sgd => OptimizerConfig::Sgd(SgdConfig {
+            learning_rate: opts.learning_rate.unwrap_or(0.01),
+            momentum: opts.momentum,
+            ..SgdConfig::default()
+        }),
+    };
+    let config = TrainConfig {
+        epochs: opts.epochs,
+        batch_size: opts.batch_size,
+        optimizer,
+        schedule: opts.schedule,
+        seed: opts.seed,
+    };
+    let mut trainer = Trainer::new(&config);
+    eprintln!(
+        "training `{}` ({}) on {} images ({} test), {} epoch(s) of batches of {}, {} thread(s)",
+        model.name,
+        opts.passes.describe(&model),
+        data.train.images.dim().0,
+        data.test.images.dim().0,
+        opts.epochs,
+        opts.batch_size,
+        net.cpu().threads()
+    );
+    let mut last: Option<EpochReport> = None;
+    for epoch in 1..=opts.epochs {
+        let pb = bar(data.train.images.dim().0, epoch, opts.epochs);
+        let mut on_progress = |p: Progress| {
+            pb.set_position(p.seen as u64);
+            pb.set_message(format!(
+                "loss {:.4} acc {:.2}% {:.0} img/s",
+                p.loss,
+                100.0 * p.accuracy,
+                p.images_per_second
+            ));
+        };
+        let val = (!opts.no_validation).then_some(&data.test);
+        let report = trainer
+            .epoch(&mut net, &config, &data.train, val, &mut on_progress)
+            .map_err(|e| CliError::Usage {
+                message: e.to_string(),
+                help: None,
+            })?;
+        pb.finish_and_clear();
+        eprintln!(
+            "epoch {}/{}: loss {:.4}, accuracy {:.2}%{}, {:.1} s ({:.0} images/s)",
+            report.epoch,
+            opts.epochs,
+            report.loss,
+            100.0 * report.accuracy,
+            report
+                .val_accuracy
+                .map_or(String::new(), |a| format!(", test accuracy {:.2}%", 100.0 * a)),
+            report.seconds,
+            report.images_per_second
+        );
+        // A checkpoint after every epoch: the weights of the model as written.
+        save(&model, &graph.model, &net.params(), &opts.output)?;
+        last = Some(report);
+    }
+    let last = last.expect("at least one epoch");
+    let final_accuracy = match last.val_accuracy {
+        Some(a) => a,
+        None => evaluate(&mut net, &data.test, 1000)
+            .map_err(|e| CliError::Usage {
+                message: e.to_string(),
+                help: None,
+            })?
+            .accuracy,
+    };
+    println!(
+        "test accuracy {:.2}% after {} epoch(s); weights written to `{}`",
+        100.0 * final_accuracy,
+        opts.epochs,
+        opts.output.display()
+    );
+    Ok(())
+}
+
+/// Writes the trained weights as the weights of the model as written.
+fn save(original: &Model, executed: &Model, trained: &Params, path: &Path) -> Result<(), CliError> {
+    let params = unfold(original, executed, trained);
+    params.save(path)?;
+    Ok(())
+}
+
+#[derive(Clone, Debug)]
+pub struct EvalOptions {
+    pub model: PathBuf,
+    pub model_name: Option<String>,
+    pub weights: PathBuf,
+    pub data: PathBuf,
+    pub threads: usize,
+    pub passes: PassOptions,
+}
+
+pub fn eval(opts: &EvalOptions, common: &Common) -> Result<(), CliError> {
+    let loaded = load_with_weights(&opts.model, opts.model_name.as_deref(), &opts.weights, common)?;
+    let data = load_data(&opts.data)?;
+    let mut graph = Graph {
+        model: loaded.model.clone(),
+        params: Some(loaded.params),
+    };
+    let pipeline = Pipeline::quantized(&loaded.model, &opts.passes);
+    run_passes(&loaded.front.src, &mut graph, &pipeline, &opts.passes, &Dump::default(), common)?;
+    check_data(&graph.model, &data.test, "test")?;
+    let mut net = Network::new(
+        cpu(opts.threads)?,
+        &graph.model,
+        graph.params.as_ref().expect("built with weights"),
+        0,
+    )
+    .map_err(|e| CliError::Usage {
+        message: e.to_string(),
+        help: None,
+    })?;
+    let e = evaluate(&mut net, &data.test, 1000).map_err(|e| CliError::Usage {
+        message: e.to_string(),
+        help: None,
+    })?;
+    println!(
+        "test accuracy {:.2}% ({} images), loss {:.4}, model `{}` ({})",
+        100.0 * e.accuracy,
+        e.samples,
+        e.loss,
+        loaded.model.name,
+        opts.passes.describe(&loaded.model)
+    );
+    Ok(())
+}
