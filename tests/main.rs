@@ -24,6 +24,8 @@ mod robustness;
 mod roundtrip;
 /// `qnnc summary` tables.
 mod summary;
+/// Training: whole-network gradients, determinism, MNIST accuracy.
+mod training;
 /// Golden diagnostics: `tests/ui/**/NAME.q` rendered to `NAME.stderr` (`BLESS=1` rewrites).
 mod ui;
 /// `qnnc init` and the weights loader.

@@ -53,7 +53,12 @@ fn check_data(model: &Model, split: &Split, what: &str) -> Result<(), CliError> 
         return Err(CliError::Usage {
             message: format!(
                 "the {what} images are {h}×{w}×{c}, but model `{}` takes {}",
-                model.name, model.input.shape
+                model.name,
+                input
+                    .iter()
+                    .map(|d| d.to_string())
+                    .collect::<Vec<_>>()
+                    .join("×")
             ),
             help: Some("give the model an `input([H, W, C])` that matches the data".to_string()),
         });
@@ -65,7 +70,10 @@ fn check_data(model: &Model, split: &Split, what: &str) -> Result<(), CliError> 
                 "model `{}` outputs {}, not one score per class",
                 model.name, out
             ),
-            help: Some("end the model with `flatten()` or `global_avg_pool()` and `dense(CLASSES)`".to_string()),
+            help: Some(
+                "end the model with `flatten()` or `global_avg_pool()` and `dense(CLASSES)`"
+                    .to_string(),
+            ),
         });
     }
     let classes = out.channels();
@@ -99,11 +107,9 @@ fn cpu(threads: usize) -> Result<Cpu, CliError> {
 fn bar(total: usize, epoch: usize, epochs: usize) -> ProgressBar {
     let pb = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
     pb.set_style(
-        ProgressStyle::with_template(
-            "epoch {prefix} [{bar:30}] {pos}/{len} {msg}",
-        )
-        .expect("a valid template")
-        .progress_chars("=> "),
+        ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg}")
+            .expect("a valid template")
+            .progress_chars("=> "),
     );
     pb.set_prefix(format!("{epoch}/{epochs}"));
     pb
@@ -139,7 +145,14 @@ pub fn train(opts: &TrainOptions, common: &Common) -> Result<(), CliError> {
         params: Some(params),
     };
     let pipeline = Pipeline::quantized(&model, &opts.passes);
-    run_passes(&front.src, &mut graph, &pipeline, &opts.passes, &Dump::default(), common)?;
+    run_passes(
+        &front.src,
+        &mut graph,
+        &pipeline,
+        &opts.passes,
+        &Dump::default(),
+        common,
+    )?;
     check_data(&graph.model, &data.train, "training")?;
     check_data(&graph.model, &data.test, "test")?;
     let mut net = Network::new(
@@ -207,9 +220,10 @@ pub fn train(opts: &TrainOptions, common: &Common) -> Result<(), CliError> {
             opts.epochs,
             report.loss,
             100.0 * report.accuracy,
-            report
-                .val_accuracy
-                .map_or(String::new(), |a| format!(", test accuracy {:.2}%", 100.0 * a)),
+            report.val_accuracy.map_or(String::new(), |a| format!(
+                ", test accuracy {:.2}%",
+                100.0 * a
+            )),
             report.seconds,
             report.images_per_second
         );
@@ -220,12 +234,14 @@ pub fn train(opts: &TrainOptions, common: &Common) -> Result<(), CliError> {
     let last = last.expect("at least one epoch");
     let final_accuracy = match last.val_accuracy {
         Some(a) => a,
-        None => evaluate(&mut net, &data.test, 1000)
-            .map_err(|e| CliError::Usage {
-                message: e.to_string(),
-                help: None,
-            })?
-            .accuracy,
+        None => {
+            evaluate(&mut net, &data.test, 1000)
+                .map_err(|e| CliError::Usage {
+                    message: e.to_string(),
+                    help: None,
+                })?
+                .accuracy
+        }
     };
     println!(
         "test accuracy {:.2}% after {} epoch(s); weights written to `{}`",
@@ -254,14 +270,26 @@ pub struct EvalOptions {
 }
 
 pub fn eval(opts: &EvalOptions, common: &Common) -> Result<(), CliError> {
-    let loaded = load_with_weights(&opts.model, opts.model_name.as_deref(), &opts.weights, common)?;
+    let loaded = load_with_weights(
+        &opts.model,
+        opts.model_name.as_deref(),
+        &opts.weights,
+        common,
+    )?;
     let data = load_data(&opts.data)?;
     let mut graph = Graph {
         model: loaded.model.clone(),
         params: Some(loaded.params),
     };
     let pipeline = Pipeline::quantized(&loaded.model, &opts.passes);
-    run_passes(&loaded.front.src, &mut graph, &pipeline, &opts.passes, &Dump::default(), common)?;
+    run_passes(
+        &loaded.front.src,
+        &mut graph,
+        &pipeline,
+        &opts.passes,
+        &Dump::default(),
+        common,
+    )?;
     check_data(&graph.model, &data.test, "test")?;
     let mut net = Network::new(
         cpu(opts.threads)?,

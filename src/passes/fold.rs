@@ -208,10 +208,15 @@ pub(super) fn fold_bn(g: &mut Graph, diags: &mut Vec<PassError>) {
 /// `sqrt(1 + ε)`, beta 0, moving mean 0, moving variance 1, so that folding it again gives
 /// scale exactly 1 — and the folded bias goes back to the layer's bias (or to the batch
 /// norm's beta when the layer has none). Folding the result again gives `trained` bit for bit.
-pub fn unfold(original: &crate::ir::Model, executed: &crate::ir::Model, trained: &crate::params::Params) -> crate::params::Params {
+pub fn unfold(
+    original: &crate::ir::Model,
+    executed: &crate::ir::Model,
+    trained: &crate::params::Params,
+) -> crate::params::Params {
     let mut out = crate::params::Params::new();
     // Where each folded batch norm went.
-    let mut folded_into: std::collections::BTreeMap<&str, &Layer> = std::collections::BTreeMap::new();
+    let mut folded_into: std::collections::BTreeMap<&str, &Layer> =
+        std::collections::BTreeMap::new();
     for l in &executed.layers {
         for o in &l.merged {
             folded_into.insert(o.name.as_str(), l);
@@ -230,7 +235,11 @@ pub fn unfold(original: &crate::ir::Model, executed: &crate::ir::Model, trained:
             let host_has_bias = host_original.variables().iter().any(|v| v.name == "bias");
             let bias = trained.expect(&host.name, "bias");
             let gamma = (1.0f32 + bn.epsilon as f32).sqrt();
-            out.insert(&layer.name, "gamma", ndarray::ArrayD::from_elem(vec![c], gamma));
+            out.insert(
+                &layer.name,
+                "gamma",
+                ndarray::ArrayD::from_elem(vec![c], gamma),
+            );
             out.insert(
                 &layer.name,
                 "beta",
@@ -241,7 +250,11 @@ pub fn unfold(original: &crate::ir::Model, executed: &crate::ir::Model, trained:
                 },
             );
             out.insert(&layer.name, "moving_mean", ndarray::ArrayD::zeros(vec![c]));
-            out.insert(&layer.name, "moving_variance", ndarray::ArrayD::ones(vec![c]));
+            out.insert(
+                &layer.name,
+                "moving_variance",
+                ndarray::ArrayD::ones(vec![c]),
+            );
             continue;
         }
         for v in vars {

@@ -172,7 +172,11 @@ pub struct Evaluation {
 }
 
 /// Inference-mode accuracy and cross-entropy over `split`, in batches.
-pub fn evaluate(net: &mut Network, split: &Split, batch_size: usize) -> Result<Evaluation, CpuError> {
+pub fn evaluate(
+    net: &mut Network,
+    split: &Split,
+    batch_size: usize,
+) -> Result<Evaluation, CpuError> {
     let n = split.images.dim().0;
     let (mut correct, mut loss_sum) = (0usize, 0f64);
     let mut labels = Vec::new();
@@ -181,7 +185,14 @@ pub fn evaluate(net: &mut Network, split: &Split, batch_size: usize) -> Result<E
         let end = (start + batch_size.max(1)).min(n);
         let images = split.images.slice_axis(Axis(0), (start..end).into());
         labels.clear();
-        labels.extend(split.labels.iter().skip(start).take(end - start).map(|&l| u32::from(l)));
+        labels.extend(
+            split
+                .labels
+                .iter()
+                .skip(start)
+                .take(end - start)
+                .map(|&l| u32::from(l)),
+        );
         net.set_input_u8(images.into_dyn());
         // INVARIANT: callers check that the model's logits are vectors.
         let logits = net
