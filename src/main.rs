@@ -279,6 +279,17 @@ enum Command {
         #[arg(long, value_enum, default_value_t = commands::inspect::InspectFormat::Text)]
         format: commands::inspect::InspectFormat,
     },
+    /// Measure training, prediction and integer-inference speed against BrainChip's flow.
+    Bench {
+        /// The MNIST-style dataset to train on.
+        #[arg(long, default_value = "examples/data/mnist")]
+        data: PathBuf,
+        #[arg(long, default_value_t = default_threads())]
+        threads: usize,
+        /// Repetitions of the inference measurements (the best is kept).
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
+    },
     /// Write initial weights with Keras' default initialisers (glorot-uniform kernels, zero
     /// biases, batch norm gamma 1, beta 0, moving mean 0, moving variance 1).
     Init {
@@ -488,6 +499,15 @@ fn main() -> ExitCode {
             layers,
         }),
         Command::Inspect { program, format } => commands::inspect::run(&program, format),
+        Command::Bench {
+            data,
+            threads,
+            repeat,
+        } => commands::bench::run(&commands::bench::BenchOptions {
+            data,
+            threads,
+            repeat,
+        }),
         Command::Init {
             model,
             output,

@@ -401,7 +401,12 @@ impl Network {
     /// `x = (x_u8 − offset) / scale`, in f32.
     pub fn set_input_u8(&mut self, images: ndarray::ArrayViewD<'_, u8>) {
         let (s, o) = (self.input_scale, self.input_offset);
-        self.set_input_with(images.shape(), images.iter().map(|&v| (v as f32 - o) / s));
+        // The 256 possible values, each computed exactly as `(x_u8 − offset) / scale` in f32.
+        let table: Vec<f32> = (0..=255u8).map(|v| (v as f32 - o) / s).collect();
+        match images.as_slice() {
+            Some(bytes) => self.set_input_with(images.shape(), bytes.iter().map(|&v| table[v as usize])),
+            None => self.set_input_with(images.shape(), images.iter().map(|&v| table[v as usize])),
+        }
     }
 
     /// Sets the input from float values (already `x`, not `x_u8`).
