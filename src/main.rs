@@ -273,6 +273,21 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         layers: Option<PathBuf>,
     },
+    /// Compare the quantized CPU executor with the integer program, layer by layer.
+    Diff {
+        model: PathBuf,
+        #[arg(long)]
+        weights: PathBuf,
+        /// uint8 images (`.npy`).
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long, default_value_t = default_threads())]
+        threads: usize,
+        #[arg(long = "model")]
+        model_name: Option<String>,
+        #[command(flatten)]
+        passes: PassArgs,
+    },
     /// Show what an NSoC program holds, layer by layer.
     Inspect {
         program: PathBuf,
@@ -498,6 +513,24 @@ fn main() -> ExitCode {
             dequantize,
             layers,
         }),
+        Command::Diff {
+            model,
+            weights,
+            input,
+            threads,
+            model_name,
+            passes,
+        } => commands::diff::run(
+            &commands::diff::DiffOptions {
+                model,
+                model_name,
+                weights,
+                input,
+                threads,
+                passes: passes.options(),
+            },
+            &common,
+        ),
         Command::Inspect { program, format } => commands::inspect::run(&program, format),
         Command::Bench {
             data,

@@ -110,8 +110,14 @@ pub fn run(opts: &BenchOptions) -> Result<(), CliError> {
         model: model.clone(),
         params: Some(crate::params::init(&model, 0)),
     };
-    crate::passes::run(&mut g, &Pipeline::quantized(&model, &float_opts), &float_opts, &Dump::default())?;
-    let mut net = Network::new(cx()?, &g.model, g.params.as_ref().expect("weights"), 0).map_err(fail)?;
+    crate::passes::run(
+        &mut g,
+        &Pipeline::quantized(&model, &float_opts),
+        &float_opts,
+        &Dump::default(),
+    )?;
+    let mut net =
+        Network::new(cx()?, &g.model, g.params.as_ref().expect("weights"), 0).map_err(fail)?;
     let mut trainer = Trainer::new(&config);
     let r = trainer
         .epoch(&mut net, &config, &data.train, None, &mut |_| {})
@@ -153,8 +159,14 @@ pub fn run(opts: &BenchOptions) -> Result<(), CliError> {
         model: model.clone(),
         params: Some(trained.clone()),
     };
-    crate::passes::run(&mut g, &Pipeline::quantized(&model, &q_opts), &q_opts, &Dump::default())?;
-    let mut qnet = Network::new(cx()?, &g.model, g.params.as_ref().expect("weights"), 0).map_err(fail)?;
+    crate::passes::run(
+        &mut g,
+        &Pipeline::quantized(&model, &q_opts),
+        &q_opts,
+        &Dump::default(),
+    )?;
+    let mut qnet =
+        Network::new(cx()?, &g.model, g.params.as_ref().expect("weights"), 0).map_err(fail)?;
     let mut trainer = Trainer::new(&config);
     let r = trainer
         .epoch(&mut qnet, &config, &data.train, None, &mut |_| {})
@@ -174,8 +186,15 @@ pub fn run(opts: &BenchOptions) -> Result<(), CliError> {
         quantize: Some(crate::passes::parse_quantize_arg("4,4,8").expect("valid")),
         ..PassOptions::default()
     };
-    let compiled = crate::compile::compile(&model, trained, TOY, Target::Software, &toy_opts, &Dump::default())
-        .map_err(|_| fail("the toy model does not compile"))?;
+    let compiled = crate::compile::compile(
+        &model,
+        trained,
+        TOY,
+        Target::Software,
+        &toy_opts,
+        &Dump::default(),
+    )
+    .map_err(|_| fail("the toy model does not compile"))?;
     let sim = Simulator::new(&compiled.emitted.program).map_err(fail)?;
     let images = data.test.images.view();
     let mut best = f64::MAX;

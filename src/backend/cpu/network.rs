@@ -404,7 +404,9 @@ impl Network {
         // The 256 possible values, each computed exactly as `(x_u8 − offset) / scale` in f32.
         let table: Vec<f32> = (0..=255u8).map(|v| (v as f32 - o) / s).collect();
         match images.as_slice() {
-            Some(bytes) => self.set_input_with(images.shape(), bytes.iter().map(|&v| table[v as usize])),
+            Some(bytes) => {
+                self.set_input_with(images.shape(), bytes.iter().map(|&v| table[v as usize]))
+            }
             None => self.set_input_with(images.shape(), images.iter().map(|&v| table[v as usize])),
         }
     }
