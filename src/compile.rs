@@ -67,18 +67,52 @@ pub fn compile(
             notes.push(equalization_note(&graph.model, &blocks, &change).into());
         }
     }
-    if let Err(e) = emitted.program.validate() {
-        return Err(Diagnostics(vec![EmitError::InvalidProgram {
-            model: model.name.clone(),
-            reason: e.to_string(),
-            span: model.span,
-            help: Some(
-                "this is a bug in qnnc if the model passed `qnnc check`; please report it"
-                    .to_string(),
-            ),
+    // The engine's own limits: potentials in a 32-bit accumulator, act_steps of at least 1/16.
+    let program = &emitted.program;
+    let mut limits: Vec<crate::Error> = Vec::new();
+    for (i, l) in program.layers.iter().enumerate() {
+        let layer = &graph.model.layers[blocks[i].neural];
+        let bound = l.potential_bound(program.max_input(i));
+        if bound > i32::MAX as u64 {
+            limits.push(
+                EmitError::AccumulatorOverflow {
+                    layer: layer.name.clone(),
+                    bound,
+                    span: layer.span,
+                }
+                .into(),
+            );
         }
-        .into()]));
+        if l.activation {
+            let small = (0..l.act_steps.len())
+                .find(|&c| l.act_steps[c].is_nan() || l.act_steps[c] < 1.0 / 16.0);
+            if let Some(c) = small {
+                limits.push(
+                    EmitError::ActStepTooSmall {
+                        layer: layer.name.clone(),
+                        value: l.act_steps[c],
+                        channel: c,
+                        span: layer.span,
+                    }
+                    .into(),
+                );
+            }
+        }
     }
+    if !limits.is_empty() {
+        return Err(Diagnostics(limits));
+    }
+    // The program's own invariants (the AKD1000's registers are checked by `hardware`, with
+    // located diagnostics). A violation here is a bug in the emitter.
+    let target = emitted.program.target;
+    emitted.program.target = Target::Software;
+    if let Err(e) = emitted.program.validate() {
+        panic!(
+            "the emitter produced an invalid program for `{}`: {e}",
+            model.name
+        );
+    }
+    emitted.program.target = target;
     notes.retain(|n| !n.is_error());
     Ok(Compiled {
         emitted,
@@ -122,4 +156,50 @@ fn equalization_note(model: &Model, blocks: &[Block], change: &Change) -> EmitEr
         detail,
         span: l.span,
     }
+}
+
+/// Every AKD1000 rule the compiled model breaks: structure and numbers.
+pub fn hardware(compiled: &Compiled, original: Option<&Params>) -> Vec<crate::target::HwError> {
+    let model = &compiled.graph.model;
+    let mut errs = crate::target::akd1000::check_structure(model, &compiled.blocks);
+    errs.extend(crate::target::akd1000::check_program(
+        &compiled.emitted.program,
+        model,
+        &compiled.blocks,
+        &compiled.emitted.traces,
+        original,
+    ));
+    errs
+}
+
+/// The AKD1000's structural rules, without weights: the conversion passes run on the model
+/// alone, then block formation and the layer limits.
+pub fn hardware_structure(
+    model: &Model,
+    opts: &PassOptions,
+) -> Result<Vec<crate::Error>, CompileFailure> {
+    let mut graph = Graph {
+        model: model.clone(),
+        params: None,
+    };
+    let report = passes::run(
+        &mut graph,
+        &Pipeline::convert(model, opts),
+        opts,
+        &Dump::default(),
+    )
+    .map_err(CompileFailure::Io)?;
+    let mut out: Vec<crate::Error> = report.diagnostics.into_iter().map(Into::into).collect();
+    if out.iter().any(crate::Error::is_error) {
+        return Ok(out);
+    }
+    // Conversion errors and hardware limits together, so that one run reports everything.
+    let (blocks, errs) = crate::target::form_blocks_best_effort(&graph.model);
+    out.extend(errs.into_iter().map(Into::into));
+    out.extend(
+        crate::target::akd1000::check_structure(&graph.model, &blocks)
+            .into_iter()
+            .map(Into::into),
+    );
+    Ok(out)
 }

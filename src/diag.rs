@@ -268,3 +268,31 @@ pub fn count_line(file: &str, errors: usize, warnings: usize) -> String {
 pub fn label_span(l: &FlatLabel) -> Span {
     Span::new(l.start, l.end)
 }
+
+/// A diagnostic shown as a warning whatever its own severity: what the AKD1000 would refuse,
+/// when compiling for the simulator.
+#[derive(Debug)]
+pub struct AsWarning(pub crate::Error);
+
+impl std::fmt::Display for AsWarning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl std::error::Error for AsWarning {}
+
+impl Diagnostic for AsWarning {
+    fn code<'b>(&'b self) -> Option<Box<dyn std::fmt::Display + 'b>> {
+        self.0.code()
+    }
+    fn severity(&self) -> Option<Severity> {
+        Some(Severity::Warning)
+    }
+    fn help<'b>(&'b self) -> Option<Box<dyn std::fmt::Display + 'b>> {
+        self.0.help()
+    }
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
+        self.0.labels()
+    }
+}

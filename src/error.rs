@@ -27,9 +27,21 @@ pub enum Error {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Emit(#[from] crate::target::EmitError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Hardware(#[from] crate::target::HwError),
+    /// A diagnostic reported as a warning (AKD1000 rules when compiling for the simulator).
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Warning(Box<crate::diag::AsWarning>),
 }
 
 impl Error {
+    /// The same diagnostic, as a warning.
+    pub fn into_warning(self) -> Error {
+        Error::Warning(Box::new(crate::diag::AsWarning(self)))
+    }
+
     /// Whether this is an error (as opposed to a warning or advice).
     pub fn is_error(&self) -> bool {
         self.severity().unwrap_or(miette::Severity::Error) == miette::Severity::Error

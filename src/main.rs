@@ -107,6 +107,11 @@ enum Command {
         /// The model to check the weights against when the file defines several.
         #[arg(long = "model")]
         model_name: Option<String>,
+        /// Also check the rules of this chip (`akd1000`).
+        #[arg(long, value_enum)]
+        target: Option<TargetArg>,
+        #[command(flatten)]
+        passes: PassArgs,
     },
     /// Quantize a model's weights as `cnn2snn.quantize` does: batch norms folded, then per
     /// quantized kernel `LAYER/VAR_q` (discretized floats), `_int` (integers) and `_sf` (scale
@@ -348,11 +353,15 @@ fn main() -> ExitCode {
             model,
             weights,
             model_name,
+            target,
+            passes,
         } => commands::check::run(
             &commands::check::CheckOptions {
                 model,
                 model_name,
                 weights,
+                target: target.map(Into::into),
+                passes: passes.options(),
             },
             &common,
         ),

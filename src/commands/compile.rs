@@ -3,7 +3,7 @@
 
 use super::{emit, load_with_weights, Common};
 use crate::backend::nsoc::{self, Target};
-use crate::compile::{compile, CompileFailure};
+use crate::compile::{compile, hardware, CompileFailure};
 use crate::driver::CliError;
 use crate::passes::{Dump, PassOptions};
 use std::path::PathBuf;
@@ -28,8 +28,9 @@ pub fn run(opts: &CompileOptions, common: &Common) -> Result<(), CliError> {
         &opts.weights,
         common,
     )?;
+    let original = loaded.params.clone();
     let start = Instant::now();
-    let compiled = match compile(
+    let mut compiled = match compile(
         &loaded.model,
         loaded.params,
         loaded.front.src.text(),
@@ -47,8 +48,26 @@ pub fn run(opts: &CompileOptions, common: &Common) -> Result<(), CliError> {
             )));
         }
     };
+    // The AKD1000's rules: refused for the chip, warnings for the simulator.
+    let hw: Vec<crate::Error> = hardware(&compiled, Some(&original))
+        .into_iter()
+        .map(crate::Error::from)
+        .collect();
     let elapsed = start.elapsed();
-    emit(&loaded.front.src, &compiled.notes, common);
+    let mut notes = std::mem::take(&mut compiled.notes);
+    match opts.target {
+        Target::Akd1000 if !hw.is_empty() => {
+            notes.extend(hw);
+            emit(&loaded.front.src, &notes, common);
+            return Err(CliError::Reported(format!(
+                "`{}` does not map on the AKD1000; nothing was written",
+                loaded.front.src.name()
+            )));
+        }
+        Target::Akd1000 => {}
+        Target::Software => notes.extend(hw.into_iter().map(crate::Error::into_warning)),
+    }
+    emit(&loaded.front.src, &notes, common);
     let program = &compiled.emitted.program;
     nsoc::write_file(&opts.output, program).map_err(|e| CliError::Io {
         message: format!("cannot write `{}`: {e}", opts.output.display()),

@@ -69,6 +69,17 @@ impl Block {
 
 /// Groups the layers of a converted model into Akida blocks, reporting every rule broken.
 pub fn form_blocks(model: &Model) -> Result<Vec<Block>, Vec<ConvertError>> {
+    let (blocks, errs) = form_blocks_best_effort(model);
+    if errs.is_empty() {
+        Ok(blocks)
+    } else {
+        Err(errs)
+    }
+}
+
+/// The blocks that could be formed, and every rule broken (for reporting hardware limits
+/// alongside conversion errors).
+pub fn form_blocks_best_effort(model: &Model) -> (Vec<Block>, Vec<ConvertError>) {
     let mut errs = Vec::new();
     let layers = &model.layers;
     let mut blocks: Vec<Block> = Vec::new();
@@ -275,16 +286,12 @@ pub fn form_blocks(model: &Model) -> Result<Vec<Block>, Vec<ConvertError>> {
     if let Some(b) = open.take() {
         blocks.push(b);
     }
-    if errs.is_empty() {
-        Ok(blocks)
-    } else {
-        errs.sort_by_key(|e| {
-            miette::Diagnostic::labels(e)
-                .and_then(|mut l| l.next())
-                .map_or(0, |l| l.offset())
-        });
-        Err(errs)
-    }
+    errs.sort_by_key(|e| {
+        miette::Diagnostic::labels(e)
+            .and_then(|mut l| l.next())
+            .map_or(0, |l| l.offset())
+    });
+    (blocks, errs)
 }
 
 fn padding_name(p: Padding) -> String {

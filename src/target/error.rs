@@ -203,6 +203,7 @@ pub enum EmitError {
         layer: String,
         channel: usize,
         value: f64,
+        count: usize,
         #[label("threshold out of range")]
         span: Span,
     },
@@ -220,14 +221,28 @@ pub enum EmitError {
         span: Span,
     },
 
-    #[error("the program for `{model}` is invalid: {reason}")]
-    #[diagnostic(code(convert::invalid_program))]
-    InvalidProgram {
-        model: String,
-        reason: String,
-        #[label("model")]
+    #[error("the act_step of `{layer}` is {value} (channel {channel}), below 1/16, the smallest step the Akida engine handles")]
+    #[diagnostic(
+        code(convert::act_step_too_small),
+        help("the activation step is finer than the integer potentials can resolve: raise the activation's `max_value`, use fewer activation bits, or give the input a larger `scale`")
+    )]
+    ActStepTooSmall {
+        layer: String,
+        value: f32,
+        channel: usize,
+        #[label("act_step {value}")]
         span: Span,
-        #[help]
-        help: Option<String>,
+    },
+
+    #[error("the potentials of `{layer}` can reach {bound}, beyond the 32-bit accumulator")]
+    #[diagnostic(
+        code(convert::accumulator_overflow),
+        help("too many large weights feed one output (or a global average pooling sums too many pixels): use fewer input channels, fewer weight bits, or pool before it")
+    )]
+    AccumulatorOverflow {
+        layer: String,
+        bound: u64,
+        #[label("Σ|w| × largest input could exceed 2^31")]
+        span: Span,
     },
 }

@@ -82,7 +82,7 @@ pub struct Trainer {
 
 impl Trainer {
     pub fn new(config: &TrainConfig) -> Trainer {
-        let optimizer = Optimizer::new(config.optimizer.clone());
+        let optimizer = Optimizer::new(config.optimizer);
         Trainer {
             base_lr: optimizer.learning_rate(),
             optimizer,

@@ -82,12 +82,22 @@ pub fn emit(
             .1
             .spec
             .bits;
+        let activation = block.activation.map(|i| match &model.layers[i].op {
+            Op::QuantizedActivation(spec) => QuantizedActivation::new(spec),
+            _ => unreachable!("block activations are quantized activations"),
+        });
         if bits > 8 {
             errs.push(EmitError::WideWeights {
                 layer: neural.name.clone(),
                 bits,
                 span: neural.span,
             });
+            // Go on with the next blocks, to report their problems too.
+            if let Some(a) = &activation {
+                in_scale = 1.0 / a.step as f64;
+                in_shift = 0.0;
+            }
+            prev_out = output_dims;
             continue;
         }
         // §7.3: integers and scale factors, recomputed on the folded weights.
@@ -154,10 +164,6 @@ pub fn emit(
                 .to_vec(),
             None => vec![0.0; filters],
         };
-        let activation = block.activation.map(|i| match &model.layers[i].op {
-            Op::QuantizedActivation(spec) => QuantizedActivation::new(spec),
-            _ => unreachable!("block activations are quantized activations"),
-        });
         let (thr, step16) = match &activation {
             Some(a) => (
                 a.threshold as f64,
@@ -187,6 +193,7 @@ pub fn emit(
         let mut thresholds = Vec::with_capacity(filters);
         let mut act_steps = Vec::with_capacity(filters);
         let mut raw = Vec::with_capacity(filters);
+        let mut out_of_range: Vec<(usize, f64)> = Vec::new();
         for j in 0..filters {
             // NumPy 1.x: a per-axis (f32 array) scale factor keeps its dtype, so in_scale is
             // cast to f32 and multiplied in f32; a per-tensor (f32 scalar) one promotes to f64.
@@ -203,18 +210,22 @@ pub fn emit(
             let step = ((a * step16) as f32 as f64 * pool_factor as f64) as f32;
             raw.push(t);
             let floored = t.floor();
-            if !(i32::MIN as f64..=i32::MAX as f64).contains(&floored) {
-                errs.push(EmitError::ThresholdRange {
-                    layer: neural.name.clone(),
-                    channel: j,
-                    value: t,
-                    span: neural.span,
-                });
-                thresholds.push(0);
-            } else {
+            if (i32::MIN as f64..=i32::MAX as f64).contains(&floored) {
                 thresholds.push(floored as i32);
+            } else {
+                out_of_range.push((j, t));
+                thresholds.push(0);
             }
             act_steps.push(step);
+        }
+        if let Some(&(channel, value)) = out_of_range.first() {
+            errs.push(EmitError::ThresholdRange {
+                layer: neural.name.clone(),
+                channel,
+                value,
+                count: out_of_range.len(),
+                span: neural.span,
+            });
         }
         let (kernel, strides, padding) = match &neural.op {
             Op::Conv2D(c) => (c.kernel, c.strides, c.padding),
