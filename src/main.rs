@@ -329,6 +329,11 @@ enum Command {
         /// The model to show when the file defines several.
         #[arg(long = "model")]
         model_name: Option<String>,
+        /// Also report the resources of the converted model on this chip (`akd1000`).
+        #[arg(long, value_enum)]
+        target: Option<TargetArg>,
+        #[command(flatten)]
+        passes: PassArgs,
     },
     /// Rewrite `.q` files in canonical form (comments are kept).
     Fmt {
@@ -564,8 +569,18 @@ fn main() -> ExitCode {
             },
             &common,
         ),
-        Command::Summary { model, model_name } => commands::summary::run(
-            &commands::summary::SummaryOptions { model, model_name },
+        Command::Summary {
+            model,
+            model_name,
+            target,
+            passes,
+        } => commands::summary::run(
+            &commands::summary::SummaryOptions {
+                model,
+                model_name,
+                target: target == Some(TargetArg::Akd1000),
+                passes: passes.options(),
+            },
             &common,
         ),
         Command::Fmt {

@@ -332,3 +332,71 @@ fn diff_reports_the_known_disagreements() {
     assert!(row("sep1").contains("1.39%"), "{out}");
     assert!(row("dense").contains("1.3375"), "{out}");
 }
+
+/// `--target akd1000` refuses a model that does not map and writes nothing; the simulator
+/// target compiles it and warns.
+#[test]
+fn akd1000_target_refuses_what_does_not_map() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = reference("gamma_constraint.npz");
+    let w = dir.path().join("g.npz");
+    reference_weights(&r, "float", &|l| l.to_string(), &w);
+    let out = dir.path().join("g.nsoc");
+    let o = qnnc(&[
+        "compile",
+        "tests/data/gamma_model.q",
+        "--weights",
+        w.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--target",
+        "akd1000",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8(o.stderr).unwrap();
+    assert!(
+        err.contains("-742500") && err.contains("bn2") && err.contains("gamma_min: 0.01"),
+        "{err}"
+    );
+    assert!(!out.exists(), "nothing written");
+    let o = qnnc(&[
+        "compile",
+        "tests/data/gamma_model.q",
+        "--weights",
+        w.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success());
+    let err = String::from_utf8(o.stderr).unwrap();
+    assert!(
+        err.contains("⚠") && err.contains("akd1000::threshold_overflow"),
+        "{err}"
+    );
+    assert!(out.exists());
+    // With the gamma constraint it maps, and its thresholds are the reference's `manual__` ones.
+    std::fs::remove_file(&out).unwrap();
+    run_ok(&[
+        "compile",
+        "tests/data/gamma_model.q",
+        "--weights",
+        w.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--target",
+        "akd1000",
+        "--gamma-min",
+        "0.01",
+    ]);
+    let json = run_ok(&["inspect", out.to_str().unwrap(), "--format", "json"]);
+    let program: qnnc::backend::nsoc::Program = serde_json::from_str(&json).unwrap();
+    let t = int_array(&r, "manual__akida_L1_conv2__threshold");
+    assert_eq!(
+        program.layers[1]
+            .thresholds
+            .iter()
+            .map(|&v| v as i64)
+            .collect::<Vec<_>>(),
+        t.iter().copied().collect::<Vec<_>>()
+    );
+}

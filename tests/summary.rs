@@ -89,3 +89,50 @@ fn automatic_names_follow_keras() {
         "{text}"
     );
 }
+
+#[test]
+fn summary_reports_akd1000_resources() {
+    let out = qnnc(&["summary", "--target", "akd1000", "examples/separable_gap.q"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let row = |name: &str| {
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("{text}"))
+            .to_string()
+    };
+    // conv0: 3·3·1·8 = 72 8-bit weights on the input block; 28·28·72 MACs.
+    assert!(
+        row("conv0").contains("InputConvolutional")
+            && row("conv0").contains("56,448")
+            && row("conv0").contains("HRC"),
+        "{text}"
+    );
+    // sep1: 3·3·8 + 8·16 = 200 4-bit weights, 28·28·200 MACs.
+    let sep1 = row("sep1");
+    assert!(
+        sep1.contains("SeparableConvolutional")
+            && sep1.contains(" 200 ")
+            && sep1.contains("800")
+            && sep1.contains("156,800"),
+        "{sep1}"
+    );
+    assert!(text.contains("of the 80 neural processors"), "{text}");
+}
+
+#[test]
+fn summary_with_target_lists_what_does_not_map() {
+    let out = qnnc(&[
+        "summary",
+        "--target",
+        "akd1000",
+        "tests/ui/akd1000/five_violations.q",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("akd1000::unsupported_geometry"), "{err}");
+}

@@ -785,3 +785,73 @@ pub fn check_program(
     }
     errs
 }
+
+/// The AKD1000 has 80 neural processors (20 nodes of 4), each with about 100 KB of SRAM for
+/// weights; the input layer runs on the dedicated input block (HRC), not on a processor.
+pub const NEURAL_PROCESSORS: u32 = 80;
+/// Weight memory of one neural processor, in bits (an estimate from BrainChip's figures).
+pub const NP_WEIGHT_BITS: u64 = 100 * 1024 * 8;
+
+/// What one Akida layer of a model needs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Resources {
+    pub layer: String,
+    pub kind: HwKind,
+    pub weights: u64,
+    pub weight_bits: u32,
+    /// `weights × weight_bits`.
+    pub memory_bits: u64,
+    /// Multiply-accumulates per input image.
+    pub macs: u64,
+    /// An estimate of the neural processors used (0 for the input layer).
+    pub processors: u32,
+}
+
+/// The resources of every block of a converted model (from shapes and bit-widths alone).
+pub fn resources(model: &Model, blocks: &[Block]) -> Vec<Resources> {
+    blocks
+        .iter()
+        .map(|b| {
+            let layer = &model.layers[b.neural];
+            let cin = layer.input_shape.channels() as u64;
+            let out = &layer.output_shape;
+            let pixels: u64 = if out.is_image() {
+                out.hw().iter().map(|&d| d as u64).product()
+            } else {
+                1
+            };
+            let (weights, macs) = match &layer.op {
+                Op::Conv2D(c) => {
+                    let w = (c.kernel[0] * c.kernel[1]) as u64 * cin * c.filters as u64;
+                    (w, w * pixels)
+                }
+                Op::SeparableConv2D(c) => {
+                    let dw = (c.kernel[0] * c.kernel[1]) as u64 * cin;
+                    let pw = cin * c.filters as u64;
+                    (dw + pw, (dw + pw) * pixels)
+                }
+                Op::Dense(d) => {
+                    let w = layer.input_shape.elements() * d.units as u64;
+                    (w, w)
+                }
+                _ => unreachable!("blocks open with neural layers"),
+            };
+            let weight_bits = layer.op.quantizers().last().map_or(0, |(_, q)| q.spec.bits);
+            let memory_bits = weights * weight_bits as u64;
+            let processors = if b.kind == HwKind::InputConvolutional {
+                0
+            } else {
+                memory_bits.div_ceil(NP_WEIGHT_BITS).max(1) as u32
+            };
+            Resources {
+                layer: layer.name.clone(),
+                kind: b.kind,
+                weights,
+                weight_bits,
+                memory_bits,
+                macs,
+                processors,
+            }
+        })
+        .collect()
+}
