@@ -299,6 +299,26 @@ fn inference_epoch(cx: &Cpu, m: &Toy, b: &mut Buffers, data: &Data) {
     });
 }
 
+/// CPU time used by the whole process so far (`CLOCK_PROCESS_CPUTIME_ID`). On a shared
+/// machine this is steadier than wall time; with `QNNC_BENCH_CPU_TIME` set the kernel
+/// benchmarks report it (use `QNNC_BENCH_THREADS=1`, since idle workers spin a little).
+fn process_cpu_time() -> std::time::Duration {
+    #[repr(C)]
+    struct Timespec {
+        sec: i64,
+        nsec: i64,
+    }
+    extern "C" {
+        fn clock_gettime(clock: i32, ts: *mut Timespec) -> i32;
+    }
+    const CLOCK_PROCESS_CPUTIME_ID: i32 = 2;
+    let mut ts = Timespec { sec: 0, nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec for the duration of the call.
+    let rc = unsafe { clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime failed");
+    std::time::Duration::new(ts.sec as u64, ts.nsec as u32)
+}
+
 /// The number of worker threads: 2, or `QNNC_BENCH_THREADS` when set (for profiling).
 fn threads() -> usize {
     std::env::var("QNNC_BENCH_THREADS")
@@ -356,13 +376,18 @@ fn toy(c: &mut Criterion) {
 
 /// Each kernel of one training step (batch 128) on its own, to see where a step's time goes.
 fn toy_kernels(c: &mut Criterion) {
+    // `QNNC_BENCH_BATCH` changes the batch (e.g. to see what a cache-resident batch costs).
+    let batch: usize = std::env::var("QNNC_BENCH_BATCH")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(BATCH);
     let cx = Cpu::new(threads()).unwrap();
     let mut r = ChaCha8Rng::seed_from_u64(7);
-    let data = dataset(&mut r, BATCH);
+    let data = dataset(&mut r, batch);
     let mut m = Toy::new(&mut r);
     let mut b = Buffers::default();
     let mut x = Array4::zeros((0, 0, 0, 0));
-    let order: Vec<usize> = (0..BATCH).collect();
+    let order: Vec<usize> = (0..batch).collect();
     load_batch(&data.images, &order, &mut x);
     // One full step fills every activation and gradient buffer.
     cx.install(|| train_step(&cx, &mut m, &mut b, x.view(), &data.labels));
@@ -379,11 +404,22 @@ fn toy_kernels(c: &mut Criterion) {
     let flat = b
         .act
         .view()
-        .into_shape_with_order((BATCH, 1352))
+        .into_shape_with_order((batch, 1352))
         .unwrap()
         .to_owned();
+    let cpu_time = std::env::var_os("QNNC_BENCH_CPU_TIME").is_some();
     let mut run = |name: &str, f: &mut (dyn FnMut(&mut Buffers) + Send)| {
-        group.bench_function(name, |bench| bench.iter(|| cx.install(|| f(&mut b))));
+        group.bench_function(name, |bench| {
+            if cpu_time {
+                bench.iter_custom(|iters| {
+                    let start = process_cpu_time();
+                    cx.install(|| (0..iters).for_each(|_| f(&mut b)));
+                    process_cpu_time() - start
+                })
+            } else {
+                bench.iter(|| cx.install(|| f(&mut b)))
+            }
+        });
     };
     let (mut mm, mut mv) = (m.moving_mean.clone(), m.moving_variance.clone());
     run("conv_forward", &mut |b| {
@@ -452,7 +488,7 @@ fn toy_kernels(c: &mut Criterion) {
         let dact = b
             .dflat
             .view()
-            .into_shape_with_order((BATCH, 13, 13, 8))
+            .into_shape_with_order((batch, 13, 13, 8))
             .unwrap();
         relu_backward(&cx, b.bn.view(), dact, None, &mut b.dbn)
     });

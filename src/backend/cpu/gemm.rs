@@ -83,31 +83,33 @@ pub(crate) fn gemm<R: Offsets, C: Offsets>(
     } else {
         (MAX_MR, LANES)
     };
-    for i0 in (0..m).step_by(mr_max) {
-        let mr = (m - i0).min(mr_max);
-        let mut rows = [0usize; MAX_MR];
-        for (i, r) in rows.iter_mut().enumerate().take(mr) {
-            *r = g.rows.at(i0 + i);
-        }
-        for j0 in (0..n).step_by(nr_max) {
-            let nr = (n - j0).min(nr_max);
-            let nv = nr.div_ceil(LANES);
-            let kernel = select_tile::<C>(isa, mr, nv, nr % LANES != 0);
-            let epi = match epilogue {
-                Epilogue::Store => Epi::Store,
-                Epilogue::Accumulate => Epi::Accumulate,
-                Epilogue::Bias(bias) => Epi::Bias(bias[j0..].as_ptr()),
-            };
+    let full = m / mr_max * mr_max;
+    for j0 in (0..n).step_by(nr_max) {
+        let nr = (n - j0).min(nr_max);
+        let nv = nr.div_ceil(LANES);
+        let epi = match epilogue {
+            Epilogue::Store => Epi::Store,
+            Epilogue::Accumulate => Epi::Accumulate,
+            Epilogue::Bias(bias) => Epi::Bias(bias[j0..].as_ptr()),
+        };
+        // The whole tiles in one call, then the leftover rows with a smaller tile.
+        for (row0, rows, mr) in [(0, full, mr_max), (full, m - full, m - full)] {
+            if rows == 0 {
+                continue;
+            }
+            let kernel = select_tile::<R, C>(isa, mr, nv, nr % LANES != 0);
             let args = TileArgs {
                 a: g.a.as_ptr(),
-                rows,
+                rows: g.rows,
+                row0,
+                m: rows,
                 cols: g.cols,
                 k,
                 // `wrapping_add`: with k == 0 the B offset may equal its length.
                 b: g.b.as_ptr().wrapping_add(j0),
                 ldb: g.ldb,
                 nr,
-                c: c[i0 * ldc + j0..].as_mut_ptr(),
+                c: c[row0 * ldc + j0..].as_mut_ptr(),
                 ldc,
                 epi,
             };
@@ -192,7 +194,7 @@ mod tests {
 
     #[test]
     fn all_tile_shapes_match_naive_product() {
-        for isa in [Isa::Portable, Isa::detect()] {
+        for isa in Isa::supported() {
             for &(m, n, k) in &[
                 (1, 1, 1),
                 (13, 8, 9),

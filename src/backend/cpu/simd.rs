@@ -20,17 +20,34 @@ pub enum Isa {
     Portable,
     /// x86-64 AVX2 with fused multiply-add (one rounding per multiply-add).
     Avx2Fma,
+    /// [`Isa::Avx2Fma`] plus AVX-512VL: the same 256-bit arithmetic (identical results), but
+    /// the GEMM micro-kernels get 32 vector registers instead of 16, so their accumulators
+    /// never spill.
+    Avx512,
 }
 
 impl Isa {
+    /// Every instruction set this machine supports, the best last.
+    pub fn supported() -> Vec<Isa> {
+        match Isa::detect() {
+            Isa::Portable => vec![Isa::Portable],
+            Isa::Avx2Fma => vec![Isa::Portable, Isa::Avx2Fma],
+            Isa::Avx512 => vec![Isa::Portable, Isa::Avx2Fma, Isa::Avx512],
+        }
+    }
+
     /// The best instruction set this machine supports.
     pub(crate) fn detect() -> Isa {
         #[cfg(target_arch = "x86_64")]
         {
-            if std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma")
-            {
-                return Isa::Avx2Fma;
+            let avx2 = std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma");
+            let avx512 = std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512vl");
+            match (avx2, avx512) {
+                (true, true) => return Isa::Avx512,
+                (true, false) => return Isa::Avx2Fma,
+                _ => {}
             }
         }
         Isa::Portable
@@ -45,8 +62,9 @@ impl Isa {
 pub(crate) fn dispatch<R>(isa: Isa, f: impl FnOnce() -> R) -> R {
     match isa {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `Isa::Avx2Fma` is only produced by `Isa::detect` after checking both features.
-        Isa::Avx2Fma => unsafe { run_avx2(f) },
+        // SAFETY: a context only holds an instruction set listed by `Isa::supported`, which
+        // checks the features.
+        Isa::Avx2Fma | Isa::Avx512 => unsafe { run_avx2(f) },
         _ => f(),
     }
 }
@@ -59,7 +77,7 @@ unsafe fn run_avx2<R>(f: impl FnOnce() -> R) -> R {
 
 /// f32 lanes per vector.
 pub(crate) const LANES: usize = 8;
-/// The most rows a micro-kernel handles.
+/// The most rows a micro-kernel tile has.
 pub(crate) const MAX_MR: usize = 12;
 
 /// A list of element offsets: `at(i)` for `i < n`.
@@ -130,35 +148,39 @@ pub(crate) enum Epi {
     Bias(*const f32),
 }
 
-/// Everything one micro-kernel call needs. Raw pointers: the GEMM driver checks all bounds
-/// once per call before creating any tile.
-pub(crate) struct TileArgs<C> {
+/// Everything one micro-kernel call needs: a panel of `m` rows (a multiple of the kernel's
+/// `MR`, starting at row `row0`) by `nr` columns. Raw pointers: the GEMM driver checks all
+/// bounds once per product before calling any kernel.
+pub(crate) struct TileArgs<R, C> {
     pub a: *const f32,
-    pub rows: [usize; MAX_MR],
+    pub rows: R,
+    pub row0: usize,
+    pub m: usize,
     pub cols: C,
     pub k: usize,
     pub b: *const f32,
     pub ldb: usize,
     /// Valid columns, `1 ..= 8·NV` (more than `8·(NV−1)`).
     pub nr: usize,
+    /// The panel's first element (row `row0`, first column).
     pub c: *mut f32,
     pub ldc: usize,
     pub epi: Epi,
 }
 
 /// A monomorphised micro-kernel.
-pub(crate) type TileFn<C> = unsafe fn(&TileArgs<C>);
+pub(crate) type TileFn<R, C> = unsafe fn(&TileArgs<R, C>);
 
 macro_rules! pick_tile {
-    ($kern:ident, $C:ty, $mr:expr, $nv:expr, $mask:expr; [$($a:literal)*]; [$($b:literal)*]) => {
+    ($kern:ident, $R:ty, $C:ty, $mr:expr, $nv:expr, $mask:expr; [$($a:literal)*]; [$($b:literal)*]) => {
         match ($nv, $mask, $mr) {
             $(
-                (1, false, $a) => $kern::<$a, 1, false, $C> as TileFn<$C>,
-                (1, true, $a) => $kern::<$a, 1, true, $C> as TileFn<$C>,
+                (1, false, $a) => $kern::<$a, 1, false, $R, $C> as TileFn<$R, $C>,
+                (1, true, $a) => $kern::<$a, 1, true, $R, $C> as TileFn<$R, $C>,
             )*
             $(
-                (2, false, $b) => $kern::<$b, 2, false, $C> as TileFn<$C>,
-                (2, true, $b) => $kern::<$b, 2, true, $C> as TileFn<$C>,
+                (2, false, $b) => $kern::<$b, 2, false, $R, $C> as TileFn<$R, $C>,
+                (2, true, $b) => $kern::<$b, 2, true, $R, $C> as TileFn<$R, $C>,
             )*
             (nv, _, mr) => unreachable!("no micro-kernel for {mr} rows and {nv} vectors"),
         }
@@ -167,12 +189,20 @@ macro_rules! pick_tile {
 
 /// The micro-kernel for `mr` rows and `nv` vectors of columns, masked on the last vector when
 /// `mask` is set.
-pub(crate) fn select_tile<C: Offsets>(isa: Isa, mr: usize, nv: usize, mask: bool) -> TileFn<C> {
+pub(crate) fn select_tile<R: Offsets, C: Offsets>(
+    isa: Isa,
+    mr: usize,
+    nv: usize,
+    mask: bool,
+) -> TileFn<R, C> {
     match isa {
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2Fma => pick_tile!(avx2_tile, C, mr, nv, mask;
+        Isa::Avx2Fma => pick_tile!(avx2_tile, R, C, mr, nv, mask;
             [1 2 3 4 5 6 7 8 9 10 11 12]; [1 2 3 4 5 6]),
-        _ => pick_tile!(portable_tile, C, mr, nv, mask;
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => pick_tile!(avx512_tile, R, C, mr, nv, mask;
+            [1 2 3 4 5 6 7 8 9 10 11 12]; [1 2 3 4 5 6]),
+        _ => pick_tile!(portable_tile, R, C, mr, nv, mask;
             [1 2 3 4 5 6 7 8 9 10 11 12]; [1 2 3 4 5 6]),
     }
 }
@@ -181,41 +211,50 @@ pub(crate) fn select_tile<C: Offsets>(isa: Isa, mr: usize, nv: usize, mask: bool
 ///
 /// # Safety
 /// `t` must describe in-bounds operands (see [`TileArgs`]).
-unsafe fn portable_tile<const MR: usize, const NV: usize, const MASK: bool, C: Offsets>(
-    t: &TileArgs<C>,
+unsafe fn portable_tile<
+    const MR: usize,
+    const NV: usize,
+    const MASK: bool,
+    R: Offsets,
+    C: Offsets,
+>(
+    t: &TileArgs<R, C>,
 ) {
     let nr = t.nr;
-    debug_assert!(nr <= NV * LANES && (MASK || nr == NV * LANES));
-    let mut acc = [[0f32; 16]; MR];
-    let mut bv = [0f32; 16];
-    for p in 0..t.k {
-        let off = t.cols.at(p);
-        let bp = t.b.add(p * t.ldb);
-        for (j, slot) in bv.iter_mut().enumerate().take(nr) {
-            *slot = *bp.add(j);
-        }
-        for (i, row) in acc.iter_mut().enumerate() {
-            let av = *t.a.add(t.rows[i] + off);
-            for j in 0..NV * LANES {
-                row[j] += av * bv[j];
+    debug_assert!(nr <= NV * LANES && (MASK || nr == NV * LANES) && t.m % MR == 0);
+    for i0 in (0..t.m).step_by(MR) {
+        let rows: [usize; MR] = core::array::from_fn(|i| t.rows.at(t.row0 + i0 + i));
+        let mut acc = [[0f32; 16]; MR];
+        let mut bv = [0f32; 16];
+        for p in 0..t.k {
+            let off = t.cols.at(p);
+            let bp = t.b.add(p * t.ldb);
+            for (j, slot) in bv.iter_mut().enumerate().take(nr) {
+                *slot = *bp.add(j);
+            }
+            for (row, &r) in acc.iter_mut().zip(&rows) {
+                let av = *t.a.add(r + off);
+                for j in 0..NV * LANES {
+                    row[j] += av * bv[j];
+                }
             }
         }
-    }
-    for (i, row) in acc.iter().enumerate() {
-        let cp = t.c.add(i * t.ldc);
-        for (j, &v) in row.iter().enumerate().take(nr) {
-            let out = cp.add(j);
-            *out = match t.epi {
-                Epi::Store => v,
-                Epi::Accumulate => *out + v,
-                Epi::Bias(bias) => v + *bias.add(j),
-            };
+        for (i, row) in acc.iter().enumerate() {
+            let cp = t.c.add((i0 + i) * t.ldc);
+            for (j, &v) in row.iter().enumerate().take(nr) {
+                let out = cp.add(j);
+                *out = match t.epi {
+                    Epi::Store => v,
+                    Epi::Accumulate => *out + v,
+                    Epi::Bias(bias) => v + *bias.add(j),
+                };
+            }
         }
     }
 }
 
 #[cfg(target_arch = "x86_64")]
-use avx2::tile as avx2_tile;
+use avx2::{avx2_tile, avx512_tile};
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
@@ -240,46 +279,69 @@ mod avx2 {
         }
     }
 
-    /// The AVX2 + FMA micro-kernel.
-    ///
-    /// # Safety
-    /// The CPU must support AVX2 and FMA; `t` must describe in-bounds operands.
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn tile<const MR: usize, const NV: usize, const MASK: bool, C: Offsets>(
-        t: &TileArgs<C>,
-    ) {
-        debug_assert!(t.nr <= NV * LANES && (MASK || t.nr == NV * LANES));
-        let valid = (t.nr - (NV - 1) * LANES) as i32;
-        let mask = _mm256_cmpgt_epi32(
-            _mm256_set1_epi32(valid),
-            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
-        );
-        let rows: [*const f32; MR] = core::array::from_fn(|i| t.a.add(t.rows[i]));
-        let mut acc = [[_mm256_setzero_ps(); NV]; MR];
-        for p in 0..t.k {
-            let off = t.cols.at(p);
-            let bp = t.b.add(p * t.ldb);
-            let bv: [__m256; NV] =
-                core::array::from_fn(|v| load(bp.add(v * LANES), MASK && v == NV - 1, mask));
-            for i in 0..MR {
-                let av = _mm256_broadcast_ss(&*rows[i].add(off));
-                for v in 0..NV {
-                    acc[i][v] = _mm256_fmadd_ps(av, bv[v], acc[i][v]);
+    /// Defines the micro-kernel `$name` compiled with the target features `$features`.
+    macro_rules! define_tile {
+        ($name:ident, $features:literal) => {
+            /// The micro-kernel, compiled once per feature set.
+            ///
+            /// # Safety
+            /// The CPU must support the features; `t` must describe in-bounds operands.
+            #[target_feature(enable = $features)]
+            pub(super) unsafe fn $name<
+                const MR: usize,
+                const NV: usize,
+                const MASK: bool,
+                R: Offsets,
+                C: Offsets,
+            >(
+                t: &TileArgs<R, C>,
+            ) {
+                debug_assert!(t.nr <= NV * LANES && (MASK || t.nr == NV * LANES));
+                debug_assert!(t.m % MR == 0);
+                let valid = (t.nr - (NV - 1) * LANES) as i32;
+                let mask = _mm256_cmpgt_epi32(
+                    _mm256_set1_epi32(valid),
+                    _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                );
+                let mut i0 = 0;
+                while i0 < t.m {
+                    let rows: [*const f32; MR] =
+                        core::array::from_fn(|i| t.a.add(t.rows.at(t.row0 + i0 + i)));
+                    let mut acc = [[_mm256_setzero_ps(); NV]; MR];
+                    for p in 0..t.k {
+                        let off = t.cols.at(p);
+                        let bp = t.b.add(p * t.ldb);
+                        let bv: [__m256; NV] = core::array::from_fn(|v| {
+                            load(bp.add(v * LANES), MASK && v == NV - 1, mask)
+                        });
+                        for i in 0..MR {
+                            let av = _mm256_broadcast_ss(&*rows[i].add(off));
+                            for v in 0..NV {
+                                acc[i][v] = _mm256_fmadd_ps(av, bv[v], acc[i][v]);
+                            }
+                        }
+                    }
+                    for (i, row) in acc.iter().enumerate() {
+                        let cp = t.c.add((i0 + i) * t.ldc);
+                        for (v, &r) in row.iter().enumerate() {
+                            let masked = MASK && v == NV - 1;
+                            let out = cp.add(v * LANES);
+                            let r = match t.epi {
+                                Epi::Store => r,
+                                Epi::Accumulate => _mm256_add_ps(load(out, masked, mask), r),
+                                Epi::Bias(bias) => {
+                                    _mm256_add_ps(r, load(bias.add(v * LANES), masked, mask))
+                                }
+                            };
+                            store(out, r, masked, mask);
+                        }
+                    }
+                    i0 += MR;
                 }
             }
-        }
-        for (i, row) in acc.iter().enumerate() {
-            let cp = t.c.add(i * t.ldc);
-            for (v, &r) in row.iter().enumerate() {
-                let masked = MASK && v == NV - 1;
-                let out = cp.add(v * LANES);
-                let r = match t.epi {
-                    Epi::Store => r,
-                    Epi::Accumulate => _mm256_add_ps(load(out, masked, mask), r),
-                    Epi::Bias(bias) => _mm256_add_ps(r, load(bias.add(v * LANES), masked, mask)),
-                };
-                store(out, r, masked, mask);
-            }
-        }
+        };
     }
+
+    define_tile!(avx2_tile, "avx2,fma");
+    define_tile!(avx512_tile, "avx2,fma,avx512f,avx512vl");
 }
