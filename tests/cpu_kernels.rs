@@ -395,6 +395,56 @@ fn conv2d_gradients_match_finite_differences() {
 }
 
 #[test]
+fn conv2d_parameter_gradients_with_sparse_output_gradients() {
+    // Behind a max pool most output-gradient pixels are zero.
+    let cx = Cpu::new(2).unwrap();
+    for (case, &((input, window, strides, padding), n, cin, cout)) in CONV_CASES.iter().enumerate()
+    {
+        let g = geometry(input, window, strides, padding);
+        let mut r = rng(150 + case as u64);
+        let x = random4(&mut r, [n, input[0], input[1], cin], -1.0, 1.0);
+        let k = random4(&mut r, [window[0], window[1], cin, cout], -1.0, 1.0);
+        let mut dy = random4(&mut r, [n, g.out_h, g.out_w, cout], -1.0, 1.0);
+        for (p, mut px) in dy.rows_mut().into_iter().enumerate() {
+            if p % 4 != 1 {
+                px.fill(0.0);
+            }
+        }
+        let (xs, ks, dys) = (
+            f64s(x.as_slice().unwrap()),
+            f64s(k.as_slice().unwrap()),
+            f64s(dy.as_slice().unwrap()),
+        );
+        let bs = vec![0.0; cout];
+        let mut ws = Conv2dWorkspace::default();
+        let (mut dk, mut db) = (Array4::zeros((0, 0, 0, 0)), Array1::zeros(0));
+        conv2d_backward(
+            &cx,
+            &g,
+            x.view(),
+            k.view(),
+            dy.view(),
+            &mut ws,
+            None,
+            &mut dk,
+            Some(&mut db),
+        );
+        let loss = |k: &[f64], b: &[f64]| dot(&ref_conv(&g, n, cin, cout, &xs, k, Some(b)), &dys);
+        let what = format!("sparse conv case {case}");
+        assert_grad(
+            &format!("{what} dkernel"),
+            dk.as_slice().unwrap(),
+            &numeric_grad(&ks, 1e-3, |k| loss(k, &bs)),
+        );
+        assert_grad(
+            &format!("{what} dbias"),
+            db.as_slice().unwrap(),
+            &numeric_grad(&bs, 1e-3, |b| loss(&ks, b)),
+        );
+    }
+}
+
+#[test]
 fn conv2d_backward_without_input_gradient_gives_the_same_parameter_gradients() {
     let cx = Cpu::new(2).unwrap();
     let g = geometry([10, 10], [3, 3], [1, 1], Padding::Valid);

@@ -84,7 +84,7 @@ pub(crate) const MAX_MR: usize = 12;
 pub(crate) trait Offsets: Copy + Send + Sync {
     /// The `i`-th offset.
     fn at(self, i: usize) -> usize;
-    /// The largest of the first `n ≥ 1` offsets.
+    /// An upper bound on the first `n ≥ 1` offsets.
     fn max(self, n: usize) -> usize;
     /// Panics unless the first `n` offsets exist.
     fn check_len(self, n: usize);
@@ -114,25 +114,58 @@ impl Offsets for Lin {
     fn check_len(self, _n: usize) {}
 }
 
-/// Offsets listed in a table.
+/// Offsets listed in a table, with an upper bound on them (computed once, so that the bounds
+/// check of a product does not rescan the table).
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Table<'a>(pub &'a [usize]);
+pub(crate) struct Table<'a> {
+    offsets: &'a [usize],
+    bound: usize,
+}
+
+impl<'a> Table<'a> {
+    /// A table and its largest entry.
+    pub(crate) fn new(offsets: &'a [usize]) -> Table<'a> {
+        Table {
+            offsets,
+            bound: offsets.iter().copied().max().unwrap_or(0),
+        }
+    }
+
+    /// A sub-list of `parent` (so bounded by the parent's bound).
+    pub(crate) fn within(offsets: &'a [usize], parent: Table<'_>) -> Table<'a> {
+        Table {
+            offsets,
+            bound: parent.bound,
+        }
+    }
+
+    /// The entries `range`.
+    pub(crate) fn slice(self, range: std::ops::Range<usize>) -> Table<'a> {
+        Table::within(&self.offsets[range], self)
+    }
+
+    /// The number of entries.
+    pub(crate) fn len(self) -> usize {
+        self.offsets.len()
+    }
+}
 
 impl Offsets for Table<'_> {
     #[inline(always)]
     fn at(self, i: usize) -> usize {
-        debug_assert!(i < self.0.len());
+        debug_assert!(i < self.offsets.len());
         // SAFETY: callers check `check_len(n)` before reading any `i < n`.
-        unsafe { *self.0.get_unchecked(i) }
+        unsafe { *self.offsets.get_unchecked(i) }
     }
     fn max(self, n: usize) -> usize {
-        self.0[..n].iter().copied().max().unwrap_or(0)
+        debug_assert!(self.offsets[..n].iter().all(|&o| o <= self.bound));
+        self.bound
     }
     fn check_len(self, n: usize) {
         assert!(
-            n <= self.0.len(),
+            n <= self.offsets.len(),
             "offset table holds {} entries, {n} needed",
-            self.0.len()
+            self.offsets.len()
         );
     }
 }
@@ -207,6 +240,39 @@ pub(crate) fn select_tile<R: Offsets, C: Offsets>(
     }
 }
 
+/// The largest inner dimension served by the small-`k` kernels.
+pub(crate) const SMALL_K: usize = 10;
+
+macro_rules! pick_small_k {
+    ($kern:ident, $R:ty, $C:ty, $k:expr, $mask:expr; [$($k_:literal)*]) => {
+        match ($k, $mask) {
+            $(
+                ($k_, false) => Some($kern::<$k_, false, $R, $C> as TileFn<$R, $C>),
+                ($k_, true) => Some($kern::<$k_, true, $R, $C> as TileFn<$R, $C>),
+            )*
+            _ => None,
+        }
+    };
+}
+
+/// For products with at most 8 columns and an inner dimension `k ≤ SMALL_K` (a first
+/// convolution layer: 3×3 on one channel), a kernel that keeps all of `B` in registers and
+/// walks the rows four at a time; `None` when there is none for this `k` or instruction set.
+/// It adds in the same order as the general kernel, so the results are identical.
+pub(crate) fn select_small_k<R: Offsets, C: Offsets>(
+    isa: Isa,
+    k: usize,
+    mask: bool,
+) -> Option<TileFn<R, C>> {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2Fma => pick_small_k!(avx2_small_k, R, C, k, mask; [1 2 3 4 5 6 7 8 9 10]),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => pick_small_k!(avx512_small_k, R, C, k, mask; [1 2 3 4 5 6 7 8 9 10]),
+        _ => None,
+    }
+}
+
 /// The portable micro-kernel: the same arithmetic order, separate multiply and add.
 ///
 /// # Safety
@@ -254,7 +320,7 @@ unsafe fn portable_tile<
 }
 
 #[cfg(target_arch = "x86_64")]
-use avx2::{avx2_tile, avx512_tile};
+use avx2::{avx2_small_k, avx2_tile, avx512_small_k, avx512_tile};
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
@@ -342,6 +408,62 @@ mod avx2 {
         };
     }
 
+    /// Defines the small-`k` kernel `$name` (see [`super::select_small_k`]) compiled with the
+    /// target features `$features`: all `K` rows of `B` live in registers, rows of `A` go four
+    /// at a time (a short last group recomputes its last row and stores only the live ones).
+    macro_rules! define_small_k {
+        ($name:ident, $features:literal) => {
+            /// The small-`k` kernel, compiled once per feature set.
+            ///
+            /// # Safety
+            /// The CPU must support the features; `t` must describe in-bounds operands with
+            /// `k == K` and at most 8 columns.
+            #[target_feature(enable = $features)]
+            pub(super) unsafe fn $name<const K: usize, const MASK: bool, R: Offsets, C: Offsets>(
+                t: &TileArgs<R, C>,
+            ) {
+                const MR: usize = 4;
+                debug_assert!(t.k == K && t.nr <= LANES && (MASK || t.nr == LANES));
+                let mask = _mm256_cmpgt_epi32(
+                    _mm256_set1_epi32(t.nr as i32),
+                    _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                );
+                let bv: [__m256; K] =
+                    core::array::from_fn(|p| load(t.b.add(p * t.ldb), MASK, mask));
+                let offs: [usize; K] = core::array::from_fn(|p| t.cols.at(p));
+                let bias = match t.epi {
+                    Epi::Bias(bias) => load(bias, MASK, mask),
+                    _ => _mm256_setzero_ps(),
+                };
+                let mut i0 = 0;
+                while i0 < t.m {
+                    let live = (t.m - i0).min(MR);
+                    let rows: [*const f32; MR] =
+                        core::array::from_fn(|i| t.a.add(t.rows.at(t.row0 + i0 + i.min(live - 1))));
+                    let mut acc = [_mm256_setzero_ps(); MR];
+                    for p in 0..K {
+                        for i in 0..MR {
+                            let av = _mm256_broadcast_ss(&*rows[i].add(offs[p]));
+                            acc[i] = _mm256_fmadd_ps(av, bv[p], acc[i]);
+                        }
+                    }
+                    for (i, &r) in acc.iter().enumerate().take(live) {
+                        let out = t.c.add((i0 + i) * t.ldc);
+                        let r = match t.epi {
+                            Epi::Store => r,
+                            Epi::Accumulate => _mm256_add_ps(load(out, MASK, mask), r),
+                            Epi::Bias(_) => _mm256_add_ps(r, bias),
+                        };
+                        store(out, r, MASK, mask);
+                    }
+                    i0 += MR;
+                }
+            }
+        };
+    }
+
+    define_small_k!(avx2_small_k, "avx2,fma");
+    define_small_k!(avx512_small_k, "avx2,fma,avx512f,avx512vl");
     define_tile!(avx2_tile, "avx2,fma");
     define_tile!(avx512_tile, "avx2,fma,avx512f,avx512vl");
 }
