@@ -131,17 +131,12 @@ impl<'a> Table<'a> {
         }
     }
 
-    /// A sub-list of `parent` (so bounded by the parent's bound).
-    pub(crate) fn within(offsets: &'a [usize], parent: Table<'_>) -> Table<'a> {
-        Table {
-            offsets,
-            bound: parent.bound,
-        }
-    }
-
-    /// The entries `range`.
+    /// The entries `range` (still bounded by this table's bound).
     pub(crate) fn slice(self, range: std::ops::Range<usize>) -> Table<'a> {
-        Table::within(&self.offsets[range], self)
+        Table {
+            offsets: &self.offsets[range],
+            bound: self.bound,
+        }
     }
 
     /// The number of entries.
