@@ -739,10 +739,14 @@ const POOL_CASES: &[WindowCase] = &[
 #[test]
 fn max_pool2d_matches_reference_and_routes_gradients_to_the_maximum() {
     for cx in cpus() {
-        for (case, &(input, window, strides, padding)) in POOL_CASES.iter().enumerate() {
+        // 11 channels: one 8-lane block and a 3-lane tail; 16: whole blocks only.
+        for (case, &(input, window, strides, padding), c) in POOL_CASES
+            .iter()
+            .enumerate()
+            .flat_map(|(case, w)| [11, 16].map(|c| (case, w, c)))
+        {
             let g = geometry(input, window, strides, padding);
-            // 11 channels: one 8-lane block and a 3-lane tail.
-            let (n, c) = (2, 11);
+            let n = 2;
             let mut r = rng(600 + case as u64);
             let x = separated4(&mut r, [n, input[0], input[1], c]);
             let dy = random4(&mut r, [n, g.out_h, g.out_w, c], -1.0, 1.0);

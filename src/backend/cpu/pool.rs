@@ -273,14 +273,38 @@ fn route_row_tiled<const KH: usize, const KW: usize>(
     c: usize,
     dst: &mut [f32],
 ) {
-    for (r, t_row) in dst.chunks_exact_mut(row_len).take(KH).enumerate() {
-        let windows = t_row
-            .chunks_exact_mut(KW * c)
-            .zip(d.chunks_exact(c))
-            .zip(a.chunks_exact(c));
-        for ((seg, dv), av) in windows {
-            for (col, t) in seg.chunks_exact_mut(c).enumerate() {
-                route(t, dv, av, (r * KW + col) as u32, true);
+    if c % LANES != 0 {
+        for (r, t_row) in dst.chunks_exact_mut(row_len).take(KH).enumerate() {
+            let windows = t_row
+                .chunks_exact_mut(KW * c)
+                .zip(d.chunks_exact(c))
+                .zip(a.chunks_exact(c));
+            for ((seg, dv), av) in windows {
+                for (col, t) in seg.chunks_exact_mut(c).enumerate() {
+                    route(t, dv, av, (r * KW + col) as u32, true);
+                }
+            }
+        }
+        return;
+    }
+    // Whole blocks of `LANES` channels: flat loops over fixed-size blocks.
+    let (blocks, out_w) = (c / LANES, d.len() / c);
+    for r in 0..KH {
+        for ox in 0..out_w {
+            for col in 0..KW {
+                let local = (r * KW + col) as u32;
+                let at = r * row_len + (ox * KW + col) * c;
+                for b in 0..blocks {
+                    let j = ox * c + b * LANES;
+                    let dv: &[f32; LANES] = d[j..j + LANES].try_into().unwrap();
+                    let av: &[u32; LANES] = a[j..j + LANES].try_into().unwrap();
+                    let t: &mut [f32; LANES] = (&mut dst[at + b * LANES..at + (b + 1) * LANES])
+                        .try_into()
+                        .unwrap();
+                    *t = std::array::from_fn(|l| {
+                        f32::from_bits(dv[l].to_bits() & mask(av[l] == local))
+                    });
+                }
             }
         }
     }
