@@ -8,9 +8,17 @@
 //! `B` is row-major with unit column stride; a partial last vector is read and written with
 //! masked loads and stores, so nothing outside the operands is ever touched.
 //!
+//! A kernel call covers a whole panel of rows (all the tiles of one column block), so the
+//! per-tile cost is a few pointer computations. Products with at most 8 columns and a tiny
+//! inner dimension (`k ≤ 10`, a first convolution on one channel) use a variant that keeps all
+//! of `B` in registers and walks the rows four at a time.
+//!
 //! Each element of `C` is accumulated over `p` in increasing order, starting from zero, and
-//! only then combined with the epilogue (`C_old + acc` or `acc + bias`). Tiling never changes
-//! that order, which is what makes the results independent of how work is split.
+//! only then combined with the epilogue (`C_old + acc` or `acc + bias`). Neither tiling nor the
+//! kernel variant changes that order, which is what makes the results independent of how work
+//! is split. The AVX2 and AVX-512VL builds run the same 256-bit instructions (the latter just
+//! has 32 registers to hold them) and give the same bits; the portable build rounds each
+//! multiply and add separately.
 
 /// The instruction set the kernels are compiled for at run time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
