@@ -2,9 +2,10 @@
 //! Conv2D 8@3×3 valid → MaxPool 2 → BatchNorm → ReLU → Flatten → Dense 10 → softmax
 //! cross-entropy → Adam), run directly on `qnnc::backend::cpu` with 2 threads.
 //!
-//! `toy/train_epoch` is one epoch the way Keras's `fit` runs it — 60 000 MNIST-sized `u8`
-//! images, shuffled, scaled by 1/255, 468 batches of 128 and one of 96, batch norm in training
-//! mode, an Adam step per batch — so criterion's time is seconds per epoch.
+//! `toy/train_epoch` is one epoch the way Keras's `fit` runs it — 60 000 MNIST-sized images
+//! (scaled to [0, 1] once, beforehand), shuffled and gathered into 468 batches of 128 and one
+//! of 96, batch norm in training mode, an Adam step per batch — so criterion's time is seconds
+//! per epoch.
 //! `toy/inference_epoch` predicts the 60 000 images in batches of 1000 (batch norm in
 //! inference mode); its throughput is images per second. The single-batch benchmarks below
 //! them isolate one step. The Keras flow on the same 2-core machine: 0.98 s/epoch and
@@ -246,27 +247,28 @@ fn predict(cx: &Cpu, m: &Toy, b: &mut Buffers, x: ArrayView4<'_, f32>) {
     softmax_forward(cx, b.logits.view(), &mut b.probs);
 }
 
-/// MNIST-sized data: 28×28 `u8` images and their labels.
+/// MNIST-sized data: 28×28 images, already scaled to `u8 / 255` as f32 (as the Keras flow
+/// prepares `x_train` once before `fit`), and their labels.
 struct Data {
-    images: Vec<u8>,
+    images: Vec<f32>,
     labels: Vec<u32>,
 }
 
 /// `n` random images and labels.
 fn dataset(r: &mut ChaCha8Rng, n: usize) -> Data {
     Data {
-        images: (0..n * 784).map(|_| r.random::<u8>()).collect(),
+        images: (0..n * 784)
+            .map(|_| r.random::<u8>() as f32 / 255.0)
+            .collect(),
         labels: (0..n).map(|_| r.random_range(0..10)).collect(),
     }
 }
 
-/// Gathers the images `order` into `x` as f32 scaled by 1/255 (the input pipeline).
-fn load_batch(images: &[u8], order: &[usize], x: &mut Array4<f32>) {
+/// Gathers the images `order` into the batch `x` (the input pipeline).
+fn load_batch(images: &[f32], order: &[usize], x: &mut Array4<f32>) {
     reshape_buffer(x, ndarray::Ix4(order.len(), 28, 28, 1));
     for (dst, &i) in x.as_slice_mut().unwrap().chunks_exact_mut(784).zip(order) {
-        for (d, &v) in dst.iter_mut().zip(&images[i * 784..][..784]) {
-            *d = v as f32 / 255.0;
-        }
+        dst.copy_from_slice(&images[i * 784..][..784]);
     }
 }
 
@@ -297,6 +299,26 @@ fn inference_epoch(cx: &Cpu, m: &Toy, b: &mut Buffers, data: &Data) {
             black_box(&b.probs);
         }
     });
+}
+
+/// CPU time used by the whole process so far (`CLOCK_PROCESS_CPUTIME_ID`). On a shared
+/// machine this is steadier than wall time; with `QNNC_BENCH_CPU_TIME` set the kernel
+/// benchmarks report it (use `QNNC_BENCH_THREADS=1`, since idle workers spin a little).
+fn process_cpu_time() -> std::time::Duration {
+    #[repr(C)]
+    struct Timespec {
+        sec: i64,
+        nsec: i64,
+    }
+    extern "C" {
+        fn clock_gettime(clock: i32, ts: *mut Timespec) -> i32;
+    }
+    const CLOCK_PROCESS_CPUTIME_ID: i32 = 2;
+    let mut ts = Timespec { sec: 0, nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec for the duration of the call.
+    let rc = unsafe { clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime failed");
+    std::time::Duration::new(ts.sec as u64, ts.nsec as u32)
 }
 
 /// The number of worker threads: 2, or `QNNC_BENCH_THREADS` when set (for profiling).
@@ -356,13 +378,18 @@ fn toy(c: &mut Criterion) {
 
 /// Each kernel of one training step (batch 128) on its own, to see where a step's time goes.
 fn toy_kernels(c: &mut Criterion) {
+    // `QNNC_BENCH_BATCH` changes the batch (e.g. to see what a cache-resident batch costs).
+    let batch: usize = std::env::var("QNNC_BENCH_BATCH")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(BATCH);
     let cx = Cpu::new(threads()).unwrap();
     let mut r = ChaCha8Rng::seed_from_u64(7);
-    let data = dataset(&mut r, BATCH);
+    let data = dataset(&mut r, batch);
     let mut m = Toy::new(&mut r);
     let mut b = Buffers::default();
     let mut x = Array4::zeros((0, 0, 0, 0));
-    let order: Vec<usize> = (0..BATCH).collect();
+    let order: Vec<usize> = (0..batch).collect();
     load_batch(&data.images, &order, &mut x);
     // One full step fills every activation and gradient buffer.
     cx.install(|| train_step(&cx, &mut m, &mut b, x.view(), &data.labels));
@@ -379,11 +406,22 @@ fn toy_kernels(c: &mut Criterion) {
     let flat = b
         .act
         .view()
-        .into_shape_with_order((BATCH, 1352))
+        .into_shape_with_order((batch, 1352))
         .unwrap()
         .to_owned();
+    let cpu_time = std::env::var_os("QNNC_BENCH_CPU_TIME").is_some();
     let mut run = |name: &str, f: &mut (dyn FnMut(&mut Buffers) + Send)| {
-        group.bench_function(name, |bench| bench.iter(|| cx.install(|| f(&mut b))));
+        group.bench_function(name, |bench| {
+            if cpu_time {
+                bench.iter_custom(|iters| {
+                    let start = process_cpu_time();
+                    cx.install(|| (0..iters).for_each(|_| f(&mut b)));
+                    process_cpu_time() - start
+                })
+            } else {
+                bench.iter(|| cx.install(|| f(&mut b)))
+            }
+        });
     };
     let (mut mm, mut mv) = (m.moving_mean.clone(), m.moving_variance.clone());
     run("conv_forward", &mut |b| {
@@ -452,7 +490,7 @@ fn toy_kernels(c: &mut Criterion) {
         let dact = b
             .dflat
             .view()
-            .into_shape_with_order((BATCH, 13, 13, 8))
+            .into_shape_with_order((batch, 13, 13, 8))
             .unwrap();
         relu_backward(&cx, b.bn.view(), dact, None, &mut b.dbn)
     });

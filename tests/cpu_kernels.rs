@@ -56,8 +56,12 @@ fn f64s(x: &[f32]) -> Vec<f64> {
     x.iter().map(|&v| v as f64).collect()
 }
 
+/// A 2-thread context for every instruction set this machine supports.
 fn cpus() -> Vec<Cpu> {
-    vec![Cpu::new(2).unwrap(), Cpu::portable(2).unwrap()]
+    Isa::supported()
+        .into_iter()
+        .map(|isa| Cpu::with_isa(2, isa).unwrap())
+        .collect()
 }
 
 #[track_caller]
@@ -391,6 +395,56 @@ fn conv2d_gradients_match_finite_differences() {
 }
 
 #[test]
+fn conv2d_parameter_gradients_with_sparse_output_gradients() {
+    // Behind a max pool most output-gradient pixels are zero.
+    let cx = Cpu::new(2).unwrap();
+    for (case, &((input, window, strides, padding), n, cin, cout)) in CONV_CASES.iter().enumerate()
+    {
+        let g = geometry(input, window, strides, padding);
+        let mut r = rng(150 + case as u64);
+        let x = random4(&mut r, [n, input[0], input[1], cin], -1.0, 1.0);
+        let k = random4(&mut r, [window[0], window[1], cin, cout], -1.0, 1.0);
+        let mut dy = random4(&mut r, [n, g.out_h, g.out_w, cout], -1.0, 1.0);
+        for (p, mut px) in dy.rows_mut().into_iter().enumerate() {
+            if p % 4 != 1 {
+                px.fill(0.0);
+            }
+        }
+        let (xs, ks, dys) = (
+            f64s(x.as_slice().unwrap()),
+            f64s(k.as_slice().unwrap()),
+            f64s(dy.as_slice().unwrap()),
+        );
+        let bs = vec![0.0; cout];
+        let mut ws = Conv2dWorkspace::default();
+        let (mut dk, mut db) = (Array4::zeros((0, 0, 0, 0)), Array1::zeros(0));
+        conv2d_backward(
+            &cx,
+            &g,
+            x.view(),
+            k.view(),
+            dy.view(),
+            &mut ws,
+            None,
+            &mut dk,
+            Some(&mut db),
+        );
+        let loss = |k: &[f64], b: &[f64]| dot(&ref_conv(&g, n, cin, cout, &xs, k, Some(b)), &dys);
+        let what = format!("sparse conv case {case}");
+        assert_grad(
+            &format!("{what} dkernel"),
+            dk.as_slice().unwrap(),
+            &numeric_grad(&ks, 1e-3, |k| loss(k, &bs)),
+        );
+        assert_grad(
+            &format!("{what} dbias"),
+            db.as_slice().unwrap(),
+            &numeric_grad(&bs, 1e-3, |b| loss(&ks, b)),
+        );
+    }
+}
+
+#[test]
 fn conv2d_backward_without_input_gradient_gives_the_same_parameter_gradients() {
     let cx = Cpu::new(2).unwrap();
     let g = geometry([10, 10], [3, 3], [1, 1], Padding::Valid);
@@ -674,19 +728,25 @@ fn dense_forward_and_gradients_match_references() {
 // pooling
 
 const POOL_CASES: &[WindowCase] = &[
-    ([26, 26], [2, 2], [2, 2], Padding::Valid),
+    ([12, 14], [2, 2], [2, 2], Padding::Valid),
     ([7, 7], [3, 3], [2, 2], Padding::Same),
     ([6, 5], [2, 2], [2, 2], Padding::Same),
     ([5, 5], [3, 3], [1, 1], Padding::Same),
     ([7, 9], [3, 2], [2, 3], Padding::Valid),
+    ([6, 9], [3, 3], [3, 3], Padding::Valid),
 ];
 
 #[test]
 fn max_pool2d_matches_reference_and_routes_gradients_to_the_maximum() {
     for cx in cpus() {
-        for (case, &(input, window, strides, padding)) in POOL_CASES.iter().enumerate() {
+        // 11 channels: one 8-lane block and a 3-lane tail; 16: whole blocks only.
+        for (case, &(input, window, strides, padding), c) in POOL_CASES
+            .iter()
+            .enumerate()
+            .flat_map(|(case, w)| [11, 16].map(|c| (case, w, c)))
+        {
             let g = geometry(input, window, strides, padding);
-            let (n, c) = (2, 3);
+            let n = 2;
             let mut r = rng(600 + case as u64);
             let x = separated4(&mut r, [n, input[0], input[1], c]);
             let dy = random4(&mut r, [n, g.out_h, g.out_w, c], -1.0, 1.0);
@@ -746,7 +806,7 @@ fn avg_pool2d_divides_by_real_elements_and_spreads_gradients() {
     for cx in cpus() {
         for (case, &(input, window, strides, padding)) in POOL_CASES.iter().enumerate() {
             let g = geometry(input, window, strides, padding);
-            let (n, c) = (2, 3);
+            let (n, c) = (2, 11);
             let mut r = rng(700 + case as u64);
             let x = random4(&mut r, [n, input[0], input[1], c], -1.0, 1.0);
             let dy = random4(&mut r, [n, g.out_h, g.out_w, c], -1.0, 1.0);

@@ -30,10 +30,15 @@ impl Cpu {
         Cpu::build(threads, Isa::detect())
     }
 
-    /// A context that uses the portable (non-SIMD) micro-kernels, whatever the machine. Meant
-    /// for testing the fallback path and for comparing the two.
-    pub fn portable(threads: usize) -> Result<Cpu, CpuError> {
-        Cpu::build(threads, Isa::Portable)
+    /// A context that uses the kernels of a given instruction set (one of
+    /// [`Isa::supported`]); meant for testing every code path and comparing them.
+    pub fn with_isa(threads: usize, isa: Isa) -> Result<Cpu, CpuError> {
+        if !Isa::supported().contains(&isa) {
+            return Err(CpuError::UnsupportedIsa {
+                isa: format!("{isa:?}"),
+            });
+        }
+        Cpu::build(threads, isa)
     }
 
     /// The number of hardware threads available to this process (at least 1).

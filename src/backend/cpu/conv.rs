@@ -78,7 +78,7 @@ pub fn conv2d_forward(
     } = ws;
     window_offsets(g, cin, window);
     origin_offsets(g, cin, origins);
-    let (window, origins) = (&window[..], &origins[..]);
+    let (window, origins) = (Table::new(window), Table::new(origins));
     cx.install(|| {
         let src = padded_input(g, slice_of(&x), n, cin, padded);
         let img = padded_image_len(g, cin);
@@ -99,8 +99,8 @@ pub fn conv2d_forward(
                     n: cout,
                     k: window.len(),
                     a: &src[s * img..][..img],
-                    rows: Table(&origins[p..p + m]),
-                    cols: Table(window),
+                    rows: origins.slice(p..p + m),
+                    cols: window,
                     b: ks,
                     ldb: cout,
                 };
@@ -149,6 +149,7 @@ pub fn conv2d_backward(
     window_offsets(g, cin, window);
     origin_offsets(g, cin, origins);
     let (window, origins) = (&window[..], &origins[..]);
+    let (window_table, origins_table) = (Table::new(window), Table::new(origins));
     let kk = window.len();
     let pixels = g.out_pixels();
     let img = padded_image_len(g, cin);
@@ -174,8 +175,8 @@ pub fn conv2d_backward(
                         n: cout,
                         k: pixels,
                         a: &src[s * img..][..img],
-                        rows: Table(window),
-                        cols: Table(origins),
+                        rows: window_table,
+                        cols: origins_table,
                         b: dys_s,
                         ldb: cout,
                     };

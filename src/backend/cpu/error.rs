@@ -17,6 +17,11 @@ pub enum CpuError {
     #[diagnostic(code(cpu::thread_pool), help("try fewer threads"))]
     ThreadPool { threads: usize, reason: String },
 
+    /// An instruction set this machine does not have.
+    #[error("this processor cannot run the `{isa}` kernels")]
+    #[diagnostic(code(cpu::unsupported_isa), help("use the default kernels"))]
+    UnsupportedIsa { isa: String },
+
     /// A window (kernel or pool) or stride with a zero extent.
     #[error("window `{window:?}` and strides `{strides:?}` must all be positive")]
     #[diagnostic(code(cpu::zero_window), help("use sizes and strides of at least 1"))]

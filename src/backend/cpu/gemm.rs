@@ -2,7 +2,9 @@
 //! runs the micro-kernels of [`super::simd`] on them. Callers parallelise by giving disjoint
 //! row ranges (or disjoint outputs) to different tasks.
 
-use super::simd::{select_tile, Epi, Isa, Offsets, TileArgs, LANES, MAX_MR};
+use super::simd::{
+    select_small_k, select_tile, Epi, Isa, Offsets, TileArgs, LANES, MAX_MR, SMALL_K,
+};
 
 /// What to do with the product.
 #[derive(Clone, Copy, Debug)]
@@ -78,36 +80,76 @@ pub(crate) fn gemm<R: Offsets, C: Offsets>(
         );
     }
 
+    if n <= LANES && (1..=SMALL_K).contains(&k) {
+        if let Some(kernel) = select_small_k::<R, C>(isa, k, n < LANES) {
+            let args = TileArgs {
+                a: g.a.as_ptr(),
+                rows: g.rows,
+                row0: 0,
+                m,
+                cols: g.cols,
+                k,
+                b: g.b.as_ptr(),
+                ldb: g.ldb,
+                nr: n,
+                c: c.as_mut_ptr(),
+                ldc,
+                epi: match epilogue {
+                    Epilogue::Store => Epi::Store,
+                    Epilogue::Accumulate => Epi::Accumulate,
+                    Epilogue::Bias(bias) => Epi::Bias(bias.as_ptr()),
+                },
+            };
+            // SAFETY: the asserts above bound every access of the single column block.
+            unsafe { kernel(&args) };
+            return;
+        }
+    }
+    gemm_tiles(isa, g, c, ldc, epilogue);
+}
+
+/// The general path of [`gemm`]: register tiles of up to 12×8 or 6×16 (bounds already
+/// checked by the caller).
+fn gemm_tiles<R: Offsets, C: Offsets>(
+    isa: Isa,
+    g: Gemm<'_, R, C>,
+    c: &mut [f32],
+    ldc: usize,
+    epilogue: Epilogue<'_>,
+) {
+    let Gemm { m, n, k, .. } = g;
     let (mr_max, nr_max) = if n > LANES {
         (6, 2 * LANES)
     } else {
         (MAX_MR, LANES)
     };
-    for i0 in (0..m).step_by(mr_max) {
-        let mr = (m - i0).min(mr_max);
-        let mut rows = [0usize; MAX_MR];
-        for (i, r) in rows.iter_mut().enumerate().take(mr) {
-            *r = g.rows.at(i0 + i);
-        }
-        for j0 in (0..n).step_by(nr_max) {
-            let nr = (n - j0).min(nr_max);
-            let nv = nr.div_ceil(LANES);
-            let kernel = select_tile::<C>(isa, mr, nv, nr % LANES != 0);
-            let epi = match epilogue {
-                Epilogue::Store => Epi::Store,
-                Epilogue::Accumulate => Epi::Accumulate,
-                Epilogue::Bias(bias) => Epi::Bias(bias[j0..].as_ptr()),
-            };
+    let full = m / mr_max * mr_max;
+    for j0 in (0..n).step_by(nr_max) {
+        let nr = (n - j0).min(nr_max);
+        let nv = nr.div_ceil(LANES);
+        let epi = match epilogue {
+            Epilogue::Store => Epi::Store,
+            Epilogue::Accumulate => Epi::Accumulate,
+            Epilogue::Bias(bias) => Epi::Bias(bias[j0..].as_ptr()),
+        };
+        // The whole tiles in one call, then the leftover rows with a smaller tile.
+        for (row0, rows, mr) in [(0, full, mr_max), (full, m - full, m - full)] {
+            if rows == 0 {
+                continue;
+            }
+            let kernel = select_tile::<R, C>(isa, mr, nv, nr % LANES != 0);
             let args = TileArgs {
                 a: g.a.as_ptr(),
-                rows,
+                rows: g.rows,
+                row0,
+                m: rows,
                 cols: g.cols,
                 k,
                 // `wrapping_add`: with k == 0 the B offset may equal its length.
                 b: g.b.as_ptr().wrapping_add(j0),
                 ldb: g.ldb,
                 nr,
-                c: c[i0 * ldc + j0..].as_mut_ptr(),
+                c: c[row0 * ldc + j0..].as_mut_ptr(),
                 ldc,
                 epi,
             };
@@ -175,8 +217,8 @@ mod tests {
                 n,
                 k,
                 a: &a,
-                rows: Table(&rows),
-                cols: Table(&cols),
+                rows: Table::new(&rows),
+                cols: Table::new(&cols),
                 b: &b,
                 ldb: n,
             };
@@ -191,8 +233,33 @@ mod tests {
     }
 
     #[test]
+    fn small_k_kernels_match_the_general_tiles_bit_for_bit() {
+        for isa in Isa::supported() {
+            for &(m, n, k) in &[(13, 8, 9), (7, 5, 3), (30, 8, 1)] {
+                let a: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.37).sin()).collect();
+                let b: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.73).cos()).collect();
+                let bias: Vec<f32> = (0..n).map(|j| j as f32 * 0.1).collect();
+                let g = Gemm {
+                    m,
+                    n,
+                    k,
+                    a: &a,
+                    rows: Lin::new(0, k),
+                    cols: Lin::new(0, 1),
+                    b: &b,
+                    ldb: n,
+                };
+                let (mut fast, mut general) = (vec![0f32; m * n], vec![0f32; m * n]);
+                gemm(isa, g, &mut fast, n, Epilogue::Bias(&bias));
+                gemm_tiles(isa, g, &mut general, n, Epilogue::Bias(&bias));
+                assert_eq!(fast, general, "{isa:?} {m}x{n}x{k}");
+            }
+        }
+    }
+
+    #[test]
     fn all_tile_shapes_match_naive_product() {
-        for isa in [Isa::Portable, Isa::detect()] {
+        for isa in Isa::supported() {
             for &(m, n, k) in &[
                 (1, 1, 1),
                 (13, 8, 9),

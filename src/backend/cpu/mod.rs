@@ -9,8 +9,8 @@
 //!
 //! Determinism: work is split by tensor shape only and partial sums are combined in a fixed
 //! order, so the same inputs give the same bits on every run and for every thread count.
-//! (The AVX2 and the portable micro-kernels round differently — fused versus separate
-//! multiply-add — so bits are per machine type.)
+//! (The portable micro-kernels round differently from the AVX2 ones — separate versus fused
+//! multiply-add — so bits are per instruction set; AVX2 and AVX-512 give the same bits.)
 //!
 //! Shapes are contracts between the executor and the kernels: a mismatch is an internal bug
 //! and panics with a message naming the operands. User mistakes (impossible window geometry,

@@ -200,6 +200,116 @@ fn add_scaled(t: &mut [f32], v: &[f32], scale: f32) {
     }
 }
 
+/// Whether the windows tile the input exactly — no padding, stride = window, nothing left
+/// over (the usual 2×2/2 `valid` pool on even sizes): every input element then lies in
+/// exactly one window, and output row `oy` reads input rows `oy·kh .. (oy+1)·kh`.
+fn is_tiled(g: &Geometry2d) -> bool {
+    !g.is_padded()
+        && (g.sh, g.sw) == (g.kh, g.kw)
+        && (g.out_h * g.kh, g.out_w * g.kw) == (g.in_h, g.in_w)
+}
+
+/// Tiled max pooling of one output row: `src` is the `KH` input rows of `row_len` values,
+/// `out` (and `arg` when `RECORD`) the output row. Same arithmetic as [`window_max`].
+#[inline(always)]
+fn max_row_tiled<const KH: usize, const KW: usize, const RECORD: bool>(
+    src: &[f32],
+    row_len: usize,
+    c: usize,
+    out: &mut [f32],
+    arg: &mut [u32],
+) {
+    let seg = KW * c;
+    for (ox, o) in out.chunks_exact_mut(c).enumerate() {
+        let window: [&[f32]; KH] = std::array::from_fn(|r| &src[r * row_len + ox * seg..][..seg]);
+        let mut j0 = 0;
+        while j0 + LANES <= c {
+            let mut m: [f32; LANES] = window[0][j0..j0 + LANES].try_into().unwrap();
+            let mut i = [0u32; LANES];
+            for (r, row) in window.iter().enumerate() {
+                for col in 0..KW {
+                    if r == 0 && col == 0 {
+                        continue;
+                    }
+                    let v: &[f32; LANES] = row[col * c + j0..][..LANES].try_into().unwrap();
+                    let local = (r * KW + col) as u32;
+                    for l in 0..LANES {
+                        let gt = mask(v[l] > m[l]);
+                        m[l] = f32::from_bits(pick(gt, v[l].to_bits(), m[l].to_bits()));
+                        i[l] = pick(gt, local, i[l]);
+                    }
+                }
+            }
+            o[j0..j0 + LANES].copy_from_slice(&m);
+            if RECORD {
+                arg[ox * c + j0..][..LANES].copy_from_slice(&i);
+            }
+            j0 += LANES;
+        }
+        for j in j0..c {
+            let (mut m, mut i) = (window[0][j], 0u32);
+            for (r, row) in window.iter().enumerate() {
+                for col in 0..KW {
+                    if row[col * c + j] > m {
+                        (m, i) = (row[col * c + j], (r * KW + col) as u32);
+                    }
+                }
+            }
+            o[j] = m;
+            if RECORD {
+                arg[ox * c + j] = i;
+            }
+        }
+    }
+}
+
+/// Tiled max-pool backward for one output row: writes the `KH` input rows `dst` (every
+/// element exactly once) from the output gradients `d` and recorded maxima `a`.
+#[inline(always)]
+fn route_row_tiled<const KH: usize, const KW: usize>(
+    d: &[f32],
+    a: &[u32],
+    row_len: usize,
+    c: usize,
+    dst: &mut [f32],
+) {
+    if c % LANES != 0 {
+        for (r, t_row) in dst.chunks_exact_mut(row_len).take(KH).enumerate() {
+            let windows = t_row
+                .chunks_exact_mut(KW * c)
+                .zip(d.chunks_exact(c))
+                .zip(a.chunks_exact(c));
+            for ((seg, dv), av) in windows {
+                for (col, t) in seg.chunks_exact_mut(c).enumerate() {
+                    route(t, dv, av, (r * KW + col) as u32, true);
+                }
+            }
+        }
+        return;
+    }
+    // Whole blocks of `LANES` channels: flat loops over fixed-size blocks.
+    let (blocks, out_w) = (c / LANES, d.len() / c);
+    for r in 0..KH {
+        for ox in 0..out_w {
+            for col in 0..KW {
+                let local = (r * KW + col) as u32;
+                let at = r * row_len + (ox * KW + col) * c;
+                for b in 0..blocks {
+                    let j = ox * c + b * LANES;
+                    let dv: &[f32; LANES] = d[j..j + LANES].try_into().unwrap();
+                    let av: &[u32; LANES] = a[j..j + LANES].try_into().unwrap();
+                    let t: &mut [f32; LANES] = (&mut dst[at + b * LANES..at + (b + 1) * LANES])
+                        .try_into()
+                        .unwrap();
+                    *t = std::array::from_fn(|l| {
+                        f32::from_bits(dv[l].to_bits() & mask(av[l] == local))
+                    });
+                }
+            }
+        }
+    }
+}
+
 /// Runs `f(s, oy, out_row, arg_row)` for every output row (`out_w·c` values of `ys`, and of
 /// `arg` when given) in parallel.
 fn for_output_rows<F>(
@@ -254,6 +364,9 @@ pub fn max_pool2d_forward(
         ws.shape = [n, g.out_h, g.out_w, c];
         scratch(&mut ws.argmax, ys.len())
     });
+    let tiled = is_tiled(g);
+    let in_row = g.in_w * c;
+    let window_rows = g.kh * in_row;
     for_output_rows(
         cx,
         g,
@@ -261,19 +374,28 @@ pub fn max_pool2d_forward(
         ys,
         arg,
         #[inline(always)]
-        |s, oy, out, arg| match arg {
-            None => {
-                for (ox, o) in out.chunks_exact_mut(c).enumerate() {
-                    window_max(xs, WindowAt::new(g, c, s * img, oy, ox), o, None);
+        |s, oy, out, arg| {
+            // The window rows of a tiled pool (only meaningful when `tiled`).
+            let src = || &xs[s * img + oy * window_rows..][..window_rows];
+            match (tiled, (g.kh, g.kw), arg) {
+                (true, (2, 2), None) => {
+                    max_row_tiled::<2, 2, false>(src(), in_row, c, out, &mut [])
                 }
-            }
-            Some(arg) => {
-                for (ox, (o, a)) in out
-                    .chunks_exact_mut(c)
-                    .zip(arg.chunks_exact_mut(c))
-                    .enumerate()
-                {
-                    window_max(xs, WindowAt::new(g, c, s * img, oy, ox), o, Some(a));
+                (true, (2, 2), Some(a)) => max_row_tiled::<2, 2, true>(src(), in_row, c, out, a),
+                (true, (3, 3), None) => {
+                    max_row_tiled::<3, 3, false>(src(), in_row, c, out, &mut [])
+                }
+                (true, (3, 3), Some(a)) => max_row_tiled::<3, 3, true>(src(), in_row, c, out, a),
+                (_, _, None) => {
+                    for (ox, o) in out.chunks_exact_mut(c).enumerate() {
+                        window_max(xs, WindowAt::new(g, c, s * img, oy, ox), o, None);
+                    }
+                }
+                (_, _, Some(arg)) => {
+                    let cells = out.chunks_exact_mut(c).zip(arg.chunks_exact_mut(c));
+                    for (ox, (o, a)) in cells.enumerate() {
+                        window_max(xs, WindowAt::new(g, c, s * img, oy, ox), o, Some(a));
+                    }
                 }
             }
         },
@@ -303,11 +425,10 @@ pub fn max_pool2d_backward(
     let dy = contiguous(&dy);
     let dys = slice_of(&dy);
     let arg = &ws.argmax[..];
-    // Windows that tile the input exactly (the usual 2×2/2 `valid` pool on even sizes) cover
-    // every input element once: write the routed gradient directly, without zeroing first.
-    let tiled = !g.is_padded()
-        && (g.sh, g.sw) == (g.kh, g.kw)
-        && (g.out_h * g.kh, g.out_w * g.kw) == (g.in_h, g.in_w);
+    // Tiled windows cover every input element once: the routed gradient is written directly,
+    // without zeroing first.
+    let tiled = is_tiled(g);
+    let (in_row, out_row) = (g.in_w * c, g.out_w * c);
     scatter_windows(
         cx,
         g,
@@ -318,15 +439,23 @@ pub fn max_pool2d_backward(
         #[inline(always)]
         |s, dimg| {
             for oy in 0..g.out_h {
-                for ox in 0..g.out_w {
-                    let (iy, nh, ix, nw, first) = window(g, oy, ox);
-                    let base = ((s * g.out_h + oy) * g.out_w + ox) * c;
-                    let (d, a) = (&dys[base..][..c], &arg[base..][..c]);
-                    for r in 0..nh {
-                        for col in 0..nw {
-                            let local = (first + r * g.kw + col) as u32;
-                            let target = &mut dimg[((iy + r) * g.in_w + ix + col) * c..][..c];
-                            route(target, d, a, local, tiled);
+                let base = (s * g.out_h + oy) * out_row;
+                let (d, a) = (&dys[base..][..out_row], &arg[base..][..out_row]);
+                let rows = oy * g.kh * in_row..(oy + 1) * g.kh * in_row;
+                match (tiled, (g.kh, g.kw)) {
+                    (true, (2, 2)) => route_row_tiled::<2, 2>(d, a, in_row, c, &mut dimg[rows]),
+                    (true, (3, 3)) => route_row_tiled::<3, 3>(d, a, in_row, c, &mut dimg[rows]),
+                    _ => {
+                        for ox in 0..g.out_w {
+                            let (iy, nh, ix, nw, first) = window(g, oy, ox);
+                            let (dc, ac) = (&d[ox * c..][..c], &a[ox * c..][..c]);
+                            for r in 0..nh {
+                                for col in 0..nw {
+                                    let local = (first + r * g.kw + col) as u32;
+                                    let at = ((iy + r) * g.in_w + ix + col) * c;
+                                    route(&mut dimg[at..][..c], dc, ac, local, tiled);
+                                }
+                            }
                         }
                     }
                 }
