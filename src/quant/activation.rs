@@ -120,6 +120,7 @@ impl QuantizedActivation {
     }
 
     /// `y[i] = apply(x[i])`. Panics if the slices differ in length.
+    #[inline]
     pub fn forward_slice(&self, x: &[f32], y: &mut [f32]) {
         assert_eq!(
             x.len(),
@@ -151,6 +152,7 @@ impl QuantizedActivation {
     }
 
     /// `dx[i] = grad(x[i], upstream[i])`. Panics if the slices differ in length.
+    #[inline]
     pub fn backward_slice(&self, x: &[f32], upstream: &[f32], dx: &mut [f32]) {
         assert!(
             x.len() == upstream.len() && x.len() == dx.len(),

@@ -581,6 +581,13 @@ impl Network {
     }
 }
 
+/// `dst.copy_from_slice(src)`, split over the worker threads.
+fn copy_parallel(cx: &Cpu, src: &[f32], dst: &mut [f32]) {
+    super::parallel::map_spans(cx, 1, dst, |first, out| {
+        out.copy_from_slice(&src[first..first + out.len()])
+    });
+}
+
 /// A vector parameter.
 fn vec1(params: &[Param], i: usize) -> ndarray::ArrayView1<'_, f32> {
     params[i]
@@ -749,16 +756,18 @@ fn forward_node(
         },
         Node::Quantized(act) => {
             let out = y.shape_like(x);
-            act.forward_slice(x.slice(), out);
+            let xs = x.slice();
+            let act = *act;
+            super::parallel::map_spans(cx, 1, out, move |first, out| {
+                act.forward_slice(&xs[first..first + out.len()], out)
+            });
         }
         Node::Flatten => {
             let xv = x.d4();
             let (n, h, w, c) = xv.dim();
             let out = y.d2_mut();
             reshape_buffer(out, Ix2(n, h * w * c));
-            out.as_slice_mut()
-                .expect("contiguous")
-                .copy_from_slice(x.slice());
+            copy_parallel(cx, x.slice(), out.as_slice_mut().expect("contiguous"));
         }
         Node::Dropout { rate, mask } => match mode {
             Mode::Inference => {
@@ -1007,13 +1016,18 @@ fn backward_node(
         Node::Quantized(act) => {
             if let Some(d) = dx {
                 let out = d.shape_like(x);
-                act.backward_slice(x.slice(), dy.slice(), out);
+                let (xs, gs) = (x.slice(), dy.slice());
+                let act = *act;
+                super::parallel::map_spans(cx, 1, out, move |first, out| {
+                    let n = out.len();
+                    act.backward_slice(&xs[first..first + n], &gs[first..first + n], out)
+                });
             }
         }
         Node::Flatten => {
             if let Some(d) = dx {
                 let out = d.shape_like(x);
-                out.copy_from_slice(dy.slice());
+                copy_parallel(cx, dy.slice(), out);
             }
         }
         Node::Dropout { mask, .. } => {
