@@ -299,6 +299,26 @@ enum Command {
         #[arg(long, value_enum, default_value_t = commands::inspect::InspectFormat::Text)]
         format: commands::inspect::InspectFormat,
     },
+    /// The whole flow on the shipped example and MNIST: float training, quantization (4/4/8)
+    /// and fine-tuning, compilation for the AKD1000, and the integer program on the test set.
+    Demo {
+        /// The model (the CNN2SNN tutorial's toy model).
+        #[arg(long, default_value = "examples/toy.q")]
+        model: PathBuf,
+        #[arg(long, default_value = "examples/data/mnist")]
+        data: PathBuf,
+        /// Where the weights and the program are written.
+        #[arg(long, default_value = "demo-out")]
+        out: PathBuf,
+        #[arg(long, default_value_t = default_threads())]
+        threads: usize,
+        #[arg(long, default_value_t = 5)]
+        float_epochs: usize,
+        #[arg(long, default_value_t = 2)]
+        tune_epochs: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
     /// Measure training, prediction and integer-inference speed against BrainChip's flow.
     Bench {
         /// The MNIST-style dataset to train on.
@@ -476,7 +496,8 @@ fn main() -> ExitCode {
                 passes: passes.options(),
             },
             &common,
-        ),
+        )
+        .map(|_| ()),
         Command::Eval {
             model,
             weights,
@@ -494,7 +515,8 @@ fn main() -> ExitCode {
                 passes: passes.options(),
             },
             &common,
-        ),
+        )
+        .map(|_| ()),
         Command::Compile {
             model,
             weights,
@@ -546,6 +568,26 @@ fn main() -> ExitCode {
             &common,
         ),
         Command::Inspect { program, format } => commands::inspect::run(&program, format),
+        Command::Demo {
+            model,
+            data,
+            out,
+            threads,
+            float_epochs,
+            tune_epochs,
+            seed,
+        } => commands::demo::run(
+            &commands::demo::DemoOptions {
+                model,
+                data,
+                out,
+                threads,
+                float_epochs,
+                tune_epochs,
+                seed,
+            },
+            &common,
+        ),
         Command::Bench {
             data,
             threads,

@@ -115,7 +115,8 @@ fn bar(total: usize, epoch: usize, epochs: usize) -> ProgressBar {
     pb
 }
 
-pub fn train(opts: &TrainOptions, common: &Common) -> Result<(), CliError> {
+/// Trains; returns the final test accuracy (0..1).
+pub fn train(opts: &TrainOptions, common: &Common) -> Result<f64, CliError> {
     let mut inputs: Vec<&Path> = vec![&opts.model];
     if let Some(w) = &opts.weights {
         inputs.push(w);
@@ -249,7 +250,7 @@ pub fn train(opts: &TrainOptions, common: &Common) -> Result<(), CliError> {
         opts.epochs,
         opts.output.display()
     );
-    Ok(())
+    Ok(final_accuracy)
 }
 
 /// Writes the trained weights as the weights of the model as written.
@@ -269,7 +270,8 @@ pub struct EvalOptions {
     pub passes: PassOptions,
 }
 
-pub fn eval(opts: &EvalOptions, common: &Common) -> Result<(), CliError> {
+/// Evaluates; returns the test accuracy (0..1).
+pub fn eval(opts: &EvalOptions, common: &Common) -> Result<f64, CliError> {
     let loaded = load_with_weights(
         &opts.model,
         opts.model_name.as_deref(),
@@ -313,5 +315,5 @@ pub fn eval(opts: &EvalOptions, common: &Common) -> Result<(), CliError> {
         loaded.model.name,
         opts.passes.describe(&loaded.model)
     );
-    Ok(())
+    Ok(e.accuracy)
 }
