@@ -12,6 +12,7 @@
 //! 58 000 images/s.
 
 use std::hint::black_box;
+use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use ndarray::{s, Array1, Array2, Array4, ArrayView4};
@@ -301,9 +302,25 @@ fn inference_epoch(cx: &Cpu, m: &Toy, b: &mut Buffers, data: &Data) {
     });
 }
 
-/// CPU time used by the whole process so far (`CLOCK_PROCESS_CPUTIME_ID`). On a shared
-/// machine this is steadier than wall time; with `QNNC_BENCH_CPU_TIME` set the kernel
-/// benchmarks report it (use `QNNC_BENCH_THREADS=1`, since idle workers spin a little).
+/// Times `f` per iteration: wall-clock time, or with `QNNC_BENCH_CPU_TIME` set the CPU time of
+/// the whole process — steadier on a shared machine, and with `QNNC_BENCH_THREADS=1` the
+/// single-thread cost (with more threads it also counts idle workers spinning).
+fn measure(bench: &mut criterion::Bencher<'_>, mut f: impl FnMut()) {
+    let cpu_time = std::env::var_os("QNNC_BENCH_CPU_TIME").is_some();
+    bench.iter_custom(|iters| {
+        let (wall, cpu) = (Instant::now(), process_cpu_time());
+        for _ in 0..iters {
+            f();
+        }
+        if cpu_time {
+            process_cpu_time() - cpu
+        } else {
+            wall.elapsed()
+        }
+    });
+}
+
+/// CPU time used by the whole process so far (`CLOCK_PROCESS_CPUTIME_ID`).
 fn process_cpu_time() -> std::time::Duration {
     #[repr(C)]
     struct Timespec {
@@ -348,13 +365,13 @@ fn toy(c: &mut Criterion) {
     group.throughput(Throughput::Elements(EPOCH as u64));
     group.bench_function("train_epoch", |bench| {
         let mut seed = 0;
-        bench.iter(|| {
+        measure(bench, || {
             seed += 1;
             train_epoch(&cx, &mut model, &mut bufs, &data, seed)
         })
     });
     group.bench_function("inference_epoch", |bench| {
-        bench.iter(|| inference_epoch(&cx, &model, &mut bufs, &data))
+        measure(bench, || inference_epoch(&cx, &model, &mut bufs, &data))
     });
 
     let mut x = Array4::zeros((0, 0, 0, 0));
@@ -365,13 +382,15 @@ fn toy(c: &mut Criterion) {
     group.sample_size(30);
     group.throughput(Throughput::Elements(BATCH as u64));
     group.bench_function("train_step_batch128", |bench| {
-        bench.iter(|| {
-            cx.install(|| train_step(&cx, &mut model, &mut bufs, train_x.view(), train_labels))
+        measure(bench, || {
+            cx.install(|| train_step(&cx, &mut model, &mut bufs, train_x.view(), train_labels));
         })
     });
     group.throughput(Throughput::Elements(INFERENCE_BATCH as u64));
     group.bench_function("inference_batch1000", |bench| {
-        bench.iter(|| cx.install(|| predict(&cx, &model, &mut bufs, x.view())))
+        measure(bench, || {
+            cx.install(|| predict(&cx, &model, &mut bufs, x.view()))
+        })
     });
     group.finish();
 }
@@ -409,19 +428,8 @@ fn toy_kernels(c: &mut Criterion) {
         .into_shape_with_order((batch, 1352))
         .unwrap()
         .to_owned();
-    let cpu_time = std::env::var_os("QNNC_BENCH_CPU_TIME").is_some();
     let mut run = |name: &str, f: &mut (dyn FnMut(&mut Buffers) + Send)| {
-        group.bench_function(name, |bench| {
-            if cpu_time {
-                bench.iter_custom(|iters| {
-                    let start = process_cpu_time();
-                    cx.install(|| (0..iters).for_each(|_| f(&mut b)));
-                    process_cpu_time() - start
-                })
-            } else {
-                bench.iter(|| cx.install(|| f(&mut b)))
-            }
-        });
+        group.bench_function(name, |bench| measure(bench, || cx.install(|| f(&mut b))));
     };
     let (mut mm, mut mv) = (m.moving_mean.clone(), m.moving_variance.clone());
     run("conv_forward", &mut |b| {
