@@ -330,6 +330,21 @@ enum Command {
         #[arg(long, default_value_t = 3)]
         repeat: usize,
     },
+    /// Show a quantized activation's step function (step, threshold, levels), and plot it
+    /// beside the float ReLU it replaces.
+    Activation {
+        /// The activation as written in a model, e.g. `"quantized_relu(bits: 4, max_value: 6)"`.
+        spec: String,
+        /// The figure (`.svg` or `.png`).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Lowest input plotted.
+        #[arg(long, default_value_t = -1.0, allow_hyphen_values = true)]
+        from: f32,
+        /// Highest input plotted.
+        #[arg(long, default_value_t = 8.0)]
+        to: f32,
+    },
     /// Write initial weights with Keras' default initialisers (glorot-uniform kernels, zero
     /// biases, batch norm gamma 1, beta 0, moving mean 0, moving variance 1).
     Init {
@@ -596,6 +611,16 @@ fn main() -> ExitCode {
             data,
             threads,
             repeat,
+        }),
+        Command::Activation {
+            spec,
+            output,
+            from,
+            to,
+        } => commands::activation::run(&commands::activation::ActivationOptions {
+            spec,
+            output,
+            range: (from, to),
         }),
         Command::Init {
             model,

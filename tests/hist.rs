@@ -98,3 +98,44 @@ fn hist_errors_are_clear() {
         assert!(!png.exists(), "nothing is written on error");
     }
 }
+
+#[test]
+fn activation_shows_step_threshold_and_levels() {
+    let dir = tempfile::tempdir().unwrap();
+    let svg = dir.path().join("act.svg");
+    let out = qnnc(&[
+        "activation",
+        "quantized_relu(bits: 4, max_value: 6)",
+        "-o",
+        svg.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.contains("15 levels above zero (16 output values), step 0.4 (exactly 0.4000000059604645), threshold 0.2, output 0 to 6"),
+        "{stdout}"
+    );
+    assert!(std::fs::read_to_string(&svg).unwrap().starts_with("<svg"));
+    // The discrete ReLU of 3 bits steps by 6/7.
+    let out = qnnc(&["activation", "discrete_relu(bits: 3)"]);
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.contains("step 0.85714287"), "{stdout}");
+    // Not an activation, or a bad one: a clear error, nothing written.
+    let bad = dir.path().join("bad.svg");
+    let out = qnnc(&["activation", "dense(3)", "-o", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not a quantized activation"));
+    let out = qnnc(&[
+        "activation",
+        "quantized_relu(bits: 0)",
+        "-o",
+        bad.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("greater than zero"));
+    assert!(!bad.exists());
+}

@@ -37,14 +37,24 @@ fn fail(e: impl std::fmt::Display) -> CliError {
 fn argmax(row: &[f32]) -> usize {
     row.iter()
         .enumerate()
-        .fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &v)| if v > bv { (i, v) } else { (bi, bv) })
+        .fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &v)| {
+            if v > bv {
+                (i, v)
+            } else {
+                (bi, bv)
+            }
+        })
         .0
 }
 
 pub fn run(opts: &DemoOptions, common: &Common) -> Result<(), CliError> {
     let start = Instant::now();
     std::fs::create_dir_all(&opts.out).map_err(|e| CliError::Io {
-        message: format!("cannot create `{}`: {}", opts.out.display(), crate::driver::io_reason(&e)),
+        message: format!(
+            "cannot create `{}`: {}",
+            opts.out.display(),
+            crate::driver::io_reason(&e)
+        ),
         help: None,
     })?;
     let float_w = opts.out.join("toy_float.npz");
@@ -60,7 +70,11 @@ pub fn run(opts: &DemoOptions, common: &Common) -> Result<(), CliError> {
         quantize: Some(quantize),
         ..PassOptions::default()
     };
-    eprintln!("1/4 training `{}` in float on `{}`", opts.model.display(), opts.data.display());
+    eprintln!(
+        "1/4 training `{}` in float on `{}`",
+        opts.model.display(),
+        opts.data.display()
+    );
     let base = TrainOptions {
         model: opts.model.clone(),
         model_name: None,
@@ -79,7 +93,9 @@ pub fn run(opts: &DemoOptions, common: &Common) -> Result<(), CliError> {
         passes: float_opts,
     };
     let float_acc = train(&base, common)?;
-    eprintln!("2/4 quantizing (4-bit weights, 4-bit activations, 8-bit input weights) and fine-tuning");
+    eprintln!(
+        "2/4 quantizing (4-bit weights, 4-bit activations, 8-bit input weights) and fine-tuning"
+    );
     let tune = TrainOptions {
         output: quant_w.clone(),
         weights: Some(float_w.clone()),
@@ -106,7 +122,9 @@ pub fn run(opts: &DemoOptions, common: &Common) -> Result<(), CliError> {
         Err(CompileFailure::Io(e)) => return Err(e.into()),
         Err(CompileFailure::Diagnostics(d)) => {
             super::emit(&loaded.front.src, &d, common);
-            return Err(CliError::Reported("the demo model does not compile".to_string()));
+            return Err(CliError::Reported(
+                "the demo model does not compile".to_string(),
+            ));
         }
     };
     let violations = hardware(&compiled, Some(&original));
@@ -114,7 +132,9 @@ pub fn run(opts: &DemoOptions, common: &Common) -> Result<(), CliError> {
     if !violations.is_empty() {
         let d: Vec<crate::Error> = violations.into_iter().map(Into::into).collect();
         super::emit(&loaded.front.src, &d, common);
-        return Err(CliError::Reported("the demo model does not map on the AKD1000".to_string()));
+        return Err(CliError::Reported(
+            "the demo model does not map on the AKD1000".to_string(),
+        ));
     }
     crate::backend::nsoc::write_file(&program_path, &compiled.emitted.program).map_err(fail)?;
 
@@ -136,17 +156,37 @@ pub fn run(opts: &DemoOptions, common: &Common) -> Result<(), CliError> {
         .as_slice()
         .expect("contiguous")
         .chunks(classes)
-        .map(|c| c.iter().enumerate().max_by_key(|(_, &v)| v).map_or(0, |(i, _)| i))
+        .map(|c| {
+            c.iter()
+                .enumerate()
+                .max_by_key(|(_, &v)| v)
+                .map_or(0, |(i, _)| i)
+        })
         .collect();
-    let int_acc = program_pred.iter().zip(labels).filter(|(&p, &l)| p == l as usize).count() as f64 / n as f64;
+    let int_acc = program_pred
+        .iter()
+        .zip(labels)
+        .filter(|(&p, &l)| p == l as usize)
+        .count() as f64
+        / n as f64;
     // The quantized executor on the same images, for agreement.
     let mut graph = Graph {
         model: loaded.model.clone(),
         params: Some(loaded.params),
     };
-    crate::passes::run(&mut graph, &Pipeline::quantized(&loaded.model, &quant_opts), &quant_opts, &Dump::default())?;
-    let mut net = Network::new(Cpu::new(opts.threads).map_err(fail)?, &graph.model, graph.params.as_ref().expect("weights"), 0)
-        .map_err(fail)?;
+    crate::passes::run(
+        &mut graph,
+        &Pipeline::quantized(&loaded.model, &quant_opts),
+        &quant_opts,
+        &Dump::default(),
+    )?;
+    let mut net = Network::new(
+        Cpu::new(opts.threads).map_err(fail)?,
+        &graph.model,
+        graph.params.as_ref().expect("weights"),
+        0,
+    )
+    .map_err(fail)?;
     let (logits, _) = net.predict(&Inputs::U8(images.view().into_dyn()), true, 1000, false);
     let cpu_pred: Vec<usize> = logits
         .as_slice()
@@ -154,12 +194,27 @@ pub fn run(opts: &DemoOptions, common: &Common) -> Result<(), CliError> {
         .chunks(classes)
         .map(argmax)
         .collect();
-    let agree = cpu_pred.iter().zip(&program_pred).filter(|(a, b)| a == b).count() as f64 / n as f64;
-    let levels = super::diff::agreement(&compiled, &images.slice(ndarray::s![..1000, .., .., ..]).to_owned(), opts.threads)?;
+    let agree = cpu_pred
+        .iter()
+        .zip(&program_pred)
+        .filter(|(a, b)| a == b)
+        .count() as f64
+        / n as f64;
+    let levels = super::diff::agreement(
+        &compiled,
+        &images.slice(ndarray::s![..1000, .., .., ..]).to_owned(),
+        opts.threads,
+    )?;
     let level_line = levels
         .iter()
         .filter(|l| l.levels)
-        .map(|l| format!("`{}` {:.2}% exact", l.name, 100.0 * l.exact as f64 / l.values.max(1) as f64))
+        .map(|l| {
+            format!(
+                "`{}` {:.2}% exact",
+                l.name,
+                100.0 * l.exact as f64 / l.values.max(1) as f64
+            )
+        })
         .collect::<Vec<_>>()
         .join(", ");
 
@@ -167,21 +222,35 @@ pub fn run(opts: &DemoOptions, common: &Common) -> Result<(), CliError> {
     println!();
     println!("| qnnc demo: the CNN2SNN tutorial's toy model on MNIST | |");
     println!("|---|---|");
-    println!("| float accuracy ({} epochs) | {:.2} % |", opts.float_epochs, 100.0 * float_acc);
+    println!(
+        "| float accuracy ({} epochs) | {:.2} % |",
+        opts.float_epochs,
+        100.0 * float_acc
+    );
     println!(
         "| quantized accuracy, 4/4/8 bits ({} fine-tuning epochs) | {:.2} % |",
         opts.tune_epochs,
         100.0 * quant_acc
     );
-    println!("| integer-program accuracy (AKD1000 program, {n} test images) | {:.2} % |", 100.0 * int_acc);
-    println!("| quantized executor and program agree on the class | {:.2} % of images |", 100.0 * agree);
+    println!(
+        "| integer-program accuracy (AKD1000 program, {n} test images) | {:.2} % |",
+        100.0 * int_acc
+    );
+    println!(
+        "| quantized executor and program agree on the class | {:.2} % of images |",
+        100.0 * agree
+    );
     println!("| activation levels identical (first 1000 images) | {level_line} |");
     println!("| compile time (AKD1000, all checks) | {compile_ms:.1} ms |");
     println!(
         "| integer simulation | {:.0} images/s |",
         n as f64 / sim_seconds.max(1e-9)
     );
-    println!("| weights | `{}` (float), `{}` (quantized) |", show(&float_w), show(&quant_w));
+    println!(
+        "| weights | `{}` (float), `{}` (quantized) |",
+        show(&float_w),
+        show(&quant_w)
+    );
     println!("| program | `{}` |", show(&program_path));
     println!("| total time | {:.1} s |", start.elapsed().as_secs_f64());
     Ok(())

@@ -208,7 +208,7 @@ pub fn parse_quantizer(
 }
 
 /// An error in a command-line value, rendered against the value's own text.
-fn render_arg_error(src: &SourceFile, e: crate::Error) -> CliError {
+pub(crate) fn render_arg_error(src: &SourceFile, e: crate::Error) -> CliError {
     let opts = crate::diag::RenderOptions::plain(crate::diag::MessageFormat::Human);
     eprint!("{}", crate::diag::render(src, &e, opts));
     CliError::Reported("invalid `--quantizer`".to_string())

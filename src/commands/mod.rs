@@ -2,6 +2,7 @@
 //! needs, prints its result and returns a [`CliError`] when it fails. `main.rs` only parses
 //! the command line and calls these.
 
+pub mod activation;
 pub mod bench;
 pub mod check;
 pub mod compile;

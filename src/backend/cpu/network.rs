@@ -461,20 +461,30 @@ impl Network {
     }
 
     fn run(&mut self, from: usize, to: usize, mode: Mode) {
-        for i in from..to {
-            let (before, after) = self.acts.split_at_mut(i + 1);
-            let x = &before[i];
-            let y = &mut after[0];
-            forward_node(
-                &self.cx,
-                &mut self.nodes[i],
-                &mut self.params,
-                x,
-                y,
-                mode,
-                &mut self.rng,
-            );
-        }
+        // Inside the pool, the kernels' parallel sections start without a cross-thread hop.
+        let Network {
+            cx,
+            nodes,
+            params,
+            acts,
+            rng,
+            ..
+        } = self;
+        let cx = &*cx;
+        cx.install(|| {
+            for i in from..to {
+                let (before, after) = acts.split_at_mut(i + 1);
+                forward_node(
+                    cx,
+                    &mut nodes[i],
+                    params,
+                    &before[i],
+                    &mut after[0],
+                    mode,
+                    rng,
+                );
+            }
+        });
     }
 
     /// Sparse categorical cross-entropy of the logits (after a training-mode forward) against
@@ -488,20 +498,30 @@ impl Network {
         let mut dlogits = Array2::zeros((0, 0));
         let loss = softmax_cross_entropy(&self.cx, logits, labels, Some(&mut dlogits))?;
         self.grads[at] = Tensor::D2(dlogits);
-        for i in (0..at).rev() {
-            let (g_before, g_after) = self.grads.split_at_mut(i + 1);
-            let dy = &g_after[0];
-            let dx = if i > 0 { Some(&mut g_before[i]) } else { None };
-            backward_node(
-                &self.cx,
-                &mut self.nodes[i],
-                &mut self.params,
-                &self.acts[i],
-                &self.acts[i + 1],
-                dy,
-                dx,
-            );
-        }
+        let Network {
+            cx,
+            nodes,
+            params,
+            acts,
+            grads,
+            ..
+        } = self;
+        let cx = &*cx;
+        cx.install(|| {
+            for i in (0..at).rev() {
+                let (g_before, g_after) = grads.split_at_mut(i + 1);
+                let dx = if i > 0 { Some(&mut g_before[i]) } else { None };
+                backward_node(
+                    cx,
+                    &mut nodes[i],
+                    params,
+                    &acts[i],
+                    &acts[i + 1],
+                    &g_after[0],
+                    dx,
+                );
+            }
+        });
         Ok((loss, correct))
     }
 
@@ -517,7 +537,8 @@ impl Network {
                 grad: p.grad.as_slice().expect("gradients are contiguous"),
             })
             .collect();
-        optimizer.step(&self.cx, &mut views);
+        let cx = &self.cx;
+        cx.install(|| optimizer.step(cx, &mut views));
         for node in &mut self.nodes {
             match node {
                 Node::Conv { kernel, .. } | Node::Dense { kernel, .. } => kernel.fresh = false,
