@@ -55,6 +55,8 @@ impl PassArgs {
             no_fold_bn: false,
             float: self.float,
             equalize_act_steps: !self.no_act_step_equalization,
+            // Decided by the target when compiling.
+            bn_in_thresholds: false,
         }
     }
 
