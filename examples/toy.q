@@ -1,4 +1,9 @@
 // toy.q — the CNN2SNN advanced tutorial's toy model, quantized by hand
+//
+// examples/toy.npz was trained by qnnc, in float and then fine-tuned quantized:
+//   qnnc train examples/toy.q --float --data examples/data/mnist --epochs 5 --lr 0.003 --schedule cosine -o toy_float.npz
+//   qnnc train examples/toy.q --weights toy_float.npz --data examples/data/mnist --epochs 2 --lr 0.0005 --schedule cosine -o examples/toy.npz
+// Quantized executor: 98.38 %; integer program (qnnc compile, qnnc run --data examples/data/mnist): 98.40 % on the MNIST test set
 quantizer q8 = max(bits: 8)
 quantizer q4 = max(bits: 4)
 
