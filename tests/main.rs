@@ -6,8 +6,12 @@ mod common;
 mod compile;
 /// The CPU kernels: gradients by finite differences, the float toy model, determinism.
 mod cpu_kernels;
+/// `qnnc demo`: the README's main job and its accuracies.
+mod demo;
 /// The documents run: every command of `docs/tutorial.md` and the README.
 mod docs;
+/// The shipped examples: trained weights that compile and run to the accuracy of their header.
+mod examples;
 /// The CPU executor (`qnnc predict`) against Keras + CNN2SNN outputs.
 mod executor;
 /// `qnnc hist` figures.
