@@ -20,16 +20,12 @@ pub struct RunOptions {
 pub fn run(opts: &RunOptions) -> Result<(), CliError> {
     crate::io::check_output(&opts.output, &[&opts.program, &opts.input])?;
     if let Some(dir) = &opts.layers {
-        if !dir.is_dir() {
-            return Err(CliError::Usage {
-                message: format!("`{}` is not a directory", dir.display()),
-                help: Some("create it first, or choose another `--layers` directory".to_string()),
-            });
-        }
+        super::check_layers_dir(dir)?;
     }
     let program = read_program(&opts.program)?;
     let sim = Simulator::new(&program).map_err(sim_error)?;
     let input = load_input(&opts.input, &sim)?;
+    super::memory::check_program(&program, input.shape()[0], opts.layers.is_some())?;
     let outputs = if opts.layers.is_some() {
         sim.run_all(input.view()).map_err(sim_error)?
     } else {
