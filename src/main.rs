@@ -244,6 +244,14 @@ enum Command {
         /// Do not measure the test accuracy after each epoch.
         #[arg(long)]
         no_validation: bool,
+        /// Continue from the checkpoint (`--checkpoint`) where an earlier run stopped; the
+        /// result is the same, bit for bit, as an uninterrupted run with the same options.
+        #[arg(long)]
+        resume: bool,
+        /// The checkpoint written after every epoch (default: OUTPUT with `.ckpt.npz`, e.g.
+        /// `w.npz` → `w.ckpt.npz`).
+        #[arg(long, value_name = "PATH")]
+        checkpoint: Option<PathBuf>,
         #[arg(long = "model")]
         model_name: Option<String>,
         #[command(flatten)]
@@ -525,6 +533,8 @@ fn main() -> ExitCode {
             seed,
             threads,
             no_validation,
+            resume,
+            checkpoint,
             model_name,
             passes,
         } => commands::train::train(
@@ -543,6 +553,8 @@ fn main() -> ExitCode {
                 seed,
                 threads,
                 no_validation,
+                resume,
+                checkpoint,
                 passes: passes.options(),
             },
             &common,

@@ -5,6 +5,7 @@
 pub mod activation;
 pub mod bench;
 pub mod check;
+pub mod checkpoint;
 pub mod compile;
 pub mod demo;
 pub mod diff;
