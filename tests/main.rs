@@ -1,5 +1,8 @@
 //! The qnnc integration test binary: one module per topic.
 
+/// Every failure class × file kind × command on the real binary: exit code, one-line cause
+/// with context, nothing written, no panic.
+mod bad_input;
 /// Shared helpers: paths, running the `qnnc` binary.
 mod common;
 /// `qnnc compile`/`run`/`inspect` against the converted Akida references.
