@@ -21,6 +21,8 @@ mod nsoc;
 mod passes;
 /// Quantizers, activations and BN folding against the CNN2SNN reference outputs.
 mod quant;
+/// Atomic outputs under SIGKILL, `train --resume`, determinism, the memory budget.
+mod reliability;
 /// No input makes the front end panic (proptest over random and mutated text).
 mod robustness;
 /// `qnnc fmt`: canonical output, idempotence, and parse(fmt(x)) == parse(x).
