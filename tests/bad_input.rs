@@ -551,6 +551,7 @@ fn bad_weights_files() {
 const DATA_COMMANDS: &[&str] = &[
     "train t.q --data {F} -o out.npz --epochs 1",
     "eval t.q --weights w.npz --data {F}",
+    "run m.nsoc --data {F}",
 ];
 
 /// Replaces `name` in the base `data/` with `bytes`.
