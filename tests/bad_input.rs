@@ -1070,6 +1070,11 @@ fn memory_budget_refusals_exit_1() {
             "--memory-budget 60K eval t.q --weights w.npz --data data",
             &["train-images-idx3-ubyte", "memory budget is 60.0 KiB"],
         ),
+        (
+            "npy dataset file",
+            "--memory-budget 60K eval t.q --weights w.npz --data npydata",
+            &["x_train.npy", "memory budget is 60.0 KiB"],
+        ),
     ]
     .into_iter()
     .map(|(name, args, expect)| Case {
