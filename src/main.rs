@@ -16,6 +16,10 @@ struct Cli {
     /// How diagnostics are printed.
     #[arg(long, global = true, value_enum, default_value_t = MessageFormat::Human)]
     message_format: MessageFormat,
+    /// The most memory one model, file or batch may take, e.g. `512M`, `2G` (default: the
+    /// `QNNC_MEMORY_BUDGET` environment variable, else a quarter of the RAM).
+    #[arg(long, global = true, value_name = "SIZE", value_parser = memory_budget)]
+    memory_budget: Option<u64>,
     #[command(subcommand)]
     command: Command,
 }
@@ -88,6 +92,22 @@ impl From<TargetArg> for qnnc::backend::nsoc::Target {
 
 fn default_threads() -> usize {
     qnnc::backend::cpu::Cpu::available_threads()
+}
+
+fn memory_budget(s: &str) -> Result<u64, String> {
+    qnnc::io::budget::parse_size(s).map_err(|e| match e.help_text() {
+        Some(help) => format!("{}; {help}", e.cause()),
+        None => e.cause().to_string(),
+    })
+}
+
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(v) if v >= 1 => Ok(v),
+        _ => Err(format!(
+            "expected a whole number of at least 1, found `{s}`"
+        )),
+    }
 }
 
 fn positive_float(s: &str) -> Result<f64, String> {
@@ -182,7 +202,7 @@ enum Command {
         #[arg(long, default_value_t = default_threads())]
         threads: usize,
         /// Samples per batch.
-        #[arg(long, default_value_t = 256)]
+        #[arg(long, default_value_t = 256, value_parser = at_least_one)]
         batch_size: usize,
         #[arg(long = "model")]
         model_name: Option<String>,
@@ -202,9 +222,9 @@ enum Command {
         /// Start from these weights (fine-tuning); otherwise Keras's initialisers.
         #[arg(long)]
         weights: Option<PathBuf>,
-        #[arg(long, default_value_t = 5)]
+        #[arg(long, default_value_t = 5, value_parser = at_least_one)]
         epochs: usize,
-        #[arg(long, default_value_t = 128)]
+        #[arg(long, default_value_t = 128, value_parser = at_least_one)]
         batch_size: usize,
         /// Learning rate (default 0.001 for Adam, 0.01 for SGD).
         #[arg(long)]
@@ -226,6 +246,14 @@ enum Command {
         /// Do not measure the test accuracy after each epoch.
         #[arg(long)]
         no_validation: bool,
+        /// Continue from the checkpoint (`--checkpoint`) where an earlier run stopped; the
+        /// result is the same, bit for bit, as an uninterrupted run with the same options.
+        #[arg(long)]
+        resume: bool,
+        /// The checkpoint written after every epoch (default: OUTPUT with `.ckpt.npz`, e.g.
+        /// `w.npz` → `w.ckpt.npz`).
+        #[arg(long, value_name = "PATH")]
+        checkpoint: Option<PathBuf>,
         #[arg(long = "model")]
         model_name: Option<String>,
         #[command(flatten)]
@@ -397,6 +425,21 @@ fn main() -> ExitCode {
     let common = Common {
         message_format: cli.message_format,
     };
+    // The budget: the flag, else a valid `QNNC_MEMORY_BUDGET`, else a quarter of the RAM. A
+    // malformed variable is a usage error, reported before any work.
+    match cli.memory_budget {
+        Some(bytes) => qnnc::io::budget::set_limit(bytes),
+        None => match qnnc::io::budget::limit() {
+            Ok(bytes) => qnnc::io::budget::set_limit(bytes),
+            Err(e) => {
+                let e = CliError::Usage {
+                    message: e.cause().to_string(),
+                    help: e.help_text().map(str::to_string),
+                };
+                return report(&e, &common);
+            }
+        },
+    }
     let result = match cli.command {
         Command::Check {
             model,
@@ -499,6 +542,8 @@ fn main() -> ExitCode {
             seed,
             threads,
             no_validation,
+            resume,
+            checkpoint,
             model_name,
             passes,
         } => commands::train::train(
@@ -517,6 +562,8 @@ fn main() -> ExitCode {
                 seed,
                 threads,
                 no_validation,
+                resume,
+                checkpoint,
                 passes: passes.options(),
             },
             &common,

@@ -1,5 +1,8 @@
 //! The qnnc integration test binary: one module per topic.
 
+/// Every failure class × file kind × command on the real binary: exit code, one-line cause
+/// with context, nothing written, no panic.
+mod bad_input;
 /// Shared helpers: paths, running the `qnnc` binary.
 mod common;
 /// `qnnc compile`/`run`/`inspect` against the converted Akida references.
@@ -24,6 +27,8 @@ mod nsoc;
 mod passes;
 /// Quantizers, activations and BN folding against the CNN2SNN reference outputs.
 mod quant;
+/// Atomic outputs under SIGKILL, `train --resume`, determinism, the memory budget.
+mod reliability;
 /// No input makes the front end panic (proptest over random and mutated text).
 mod robustness;
 /// `qnnc fmt`: canonical output, idempotence, and parse(fmt(x)) == parse(x).

@@ -191,7 +191,8 @@ fn train_rejects_mismatched_data() {
         "--epochs",
         "1",
     ]);
-    assert_eq!(o.status.code(), Some(2));
+    // A bad input file, not a command-line mistake: exit 1 (docs/reliability.md).
+    assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8(o.stderr).unwrap();
     assert!(err.contains("8×8×1") && err.contains("28×28×1"), "{err}");
     assert!(!out.exists());

@@ -69,9 +69,12 @@ pub fn run(opts: &CompileOptions, common: &Common) -> Result<(), CliError> {
     }
     emit(&loaded.front.src, &notes, common);
     let program = &compiled.emitted.program;
-    nsoc::write_file(&opts.output, program).map_err(|e| CliError::Io {
-        message: format!("cannot write `{}`: {e}", opts.output.display()),
-        help: None,
+    nsoc::write_file(&opts.output, program).map_err(|e| match e {
+        nsoc::FormatError::Write(e) => CliError::File(e),
+        other => CliError::Io {
+            message: format!("cannot write `{}`: {other}", opts.output.display()),
+            help: None,
+        },
     })?;
     let weights: usize = program.layers.iter().map(|l| l.parameter_count()).sum();
     println!(

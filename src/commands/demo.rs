@@ -90,6 +90,8 @@ pub fn run(opts: &DemoOptions, common: &Common) -> Result<(), CliError> {
         seed: opts.seed,
         threads: opts.threads,
         no_validation: true,
+        resume: false,
+        checkpoint: None,
         passes: float_opts,
     };
     let float_acc = train(&base, common)?;

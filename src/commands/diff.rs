@@ -133,20 +133,35 @@ pub fn run(opts: &DiffOptions, common: &Common) -> Result<(), CliError> {
     let images = match super::predict::read_inputs(&opts.input, &input_shape)? {
         Array::U8(a) => a
             .into_dimensionality::<ndarray::Ix4>()
-            .map_err(|_| CliError::Usage {
-                message: "`diff` takes image models".to_string(),
+            .map_err(|_| CliError::Io {
+                message: format!(
+                    "model `{}` takes vectors; `diff` compares image models",
+                    loaded.model.name
+                ),
                 help: None,
             })?,
-        _ => {
-            return Err(CliError::Usage {
-                message: format!(
-                    "`{}` must hold uint8 images: the program runs on integers",
-                    opts.input.display()
+        other => {
+            return Err(crate::io::IoError::new(
+                crate::io::ErrorKind::WrongDtype,
+                format!(
+                    "holds {} values, but the program runs on uint8 images",
+                    other.dtype().name()
                 ),
-                help: Some("give the images as uint8, `x_u8 = scale · x + offset`".to_string()),
-            })
+            )
+            .at(&opts.input)
+            .with_help("give the images as uint8, `x_u8 = scale · x + offset`")
+            .into())
         }
     };
+    let samples = images.dim().0;
+    super::memory::check_model(
+        &loaded.model,
+        super::memory::Usage::Inference {
+            batch: samples.min(256),
+            samples,
+            keep_layers: true,
+        },
+    )?;
     let compiled = match compile(
         &loaded.model,
         loaded.params.clone(),
@@ -163,6 +178,7 @@ pub fn run(opts: &DiffOptions, common: &Common) -> Result<(), CliError> {
         }
     };
     emit(&loaded.front.src, &compiled.notes, common);
+    super::memory::check_program(&compiled.emitted.program, samples, true)?;
     let rows = agreement(&compiled, &images, opts.threads)?;
     println!(
         "quantized executor vs integer program on {} image(s) of `{}`:",

@@ -34,13 +34,9 @@ pub fn run(opts: &FmtOptions, common: &Common) -> Result<(), CliError> {
             if opts.check {
                 unformatted.push(path.display().to_string());
             } else {
-                write_file(path, formatted.as_bytes()).map_err(|e| CliError::Io {
-                    message: format!(
-                        "cannot write `{}`: {}",
-                        path.display(),
-                        driver::io_reason(&e)
-                    ),
-                    help: None,
+                // Atomic, and the file keeps its permissions.
+                crate::io::write_atomic(path, |w| {
+                    std::io::Write::write_all(w, formatted.as_bytes())
                 })?;
             }
         }
@@ -57,19 +53,5 @@ pub fn run(opts: &FmtOptions, common: &Common) -> Result<(), CliError> {
             unformatted.len()
         )));
     }
-    Ok(())
-}
-
-/// Replaces `path` atomically: a temporary file in the same directory, then a rename.
-fn write_file(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
 }

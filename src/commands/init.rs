@@ -16,6 +16,7 @@ pub fn run(opts: &InitOptions, common: &Common) -> Result<(), CliError> {
     crate::io::check_output(&opts.output, &[&opts.model])?;
     let front = load_model_file(&opts.model, common)?;
     let model = front.select_model(opts.model_name.as_deref())?;
+    super::memory::check_model(model, super::memory::Usage::Weights)?;
     let params = crate::params::init(model, opts.seed);
     params.save(&opts.output)?;
     let count: usize = params.iter().map(|(_, a)| a.len()).sum();

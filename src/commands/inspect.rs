@@ -37,10 +37,31 @@ pub fn run(program: &Path, format: InspectFormat) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Reads and validates a program file.
+/// Reads and validates a program file. A missing, empty or directory path and a file larger
+/// than the memory budget are refused before it is read.
 pub fn read_program(path: &Path) -> Result<nsoc::Program, CliError> {
-    nsoc::read_file(path).map_err(|e| CliError::Io {
-        message: e.to_string(),
-        help: Some("recompile the model with `qnnc compile`".to_string()),
+    use crate::io::{budget, ErrorKind, IoError};
+    let meta = std::fs::metadata(path).map_err(|e| IoError::os("open the program", &e).at(path))?;
+    if meta.is_dir() {
+        return Err(IoError::new(ErrorKind::Os, "is a directory, not a program")
+            .at(path)
+            .with_help("give the `.nsoc` file written by `qnnc compile`")
+            .into());
+    }
+    if meta.len() == 0 {
+        return Err(IoError::new(ErrorKind::Empty, "the file is empty")
+            .at(path)
+            .with_help("recompile the model with `qnnc compile`")
+            .into());
+    }
+    budget::check(meta.len(), "the program file").map_err(|e| e.at(path))?;
+    nsoc::read_file(path).map_err(|e| match e {
+        nsoc::FormatError::Read { source, .. } => {
+            IoError::os("read the program", &source).at(path).into()
+        }
+        other => CliError::Io {
+            message: format!("`{}`: {other}", path.display()),
+            help: Some("recompile the model with `qnnc compile`".to_string()),
+        },
     })
 }

@@ -5,6 +5,7 @@
 pub mod activation;
 pub mod bench;
 pub mod check;
+pub mod checkpoint;
 pub mod compile;
 pub mod demo;
 pub mod diff;
@@ -12,6 +13,7 @@ pub mod fmt;
 pub mod hist;
 pub mod init;
 pub mod inspect;
+pub mod memory;
 pub mod predict;
 pub mod quantize;
 pub mod run;
@@ -101,6 +103,30 @@ pub fn load_with_weights(
         model: selected.expect("no errors, so a model was selected"),
         params: params.expect("no errors, so the weights were read"),
     })
+}
+
+/// Refuses a `--layers` directory that does not exist or is not a directory.
+pub fn check_layers_dir(dir: &Path) -> Result<(), CliError> {
+    use crate::io::{ErrorKind, IoError};
+    match std::fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => Ok(()),
+        Ok(_) => Err(IoError::new(ErrorKind::Os, "is not a directory")
+            .at(dir)
+            .with_help("`--layers` takes a directory; choose another one")
+            .into()),
+        Err(_) => Err(IoError::new(ErrorKind::NotFound, "no such directory")
+            .at(dir)
+            .with_help("create it first, or choose another `--layers` directory")
+            .into()),
+    }
+}
+
+/// `e` with its help replaced by `help` (for a file error a command knows a better fix for).
+pub fn with_help(e: CliError, help: &str) -> CliError {
+    match e {
+        CliError::File(io) => CliError::File(io.with_help(help)),
+        other => other,
+    }
 }
 
 /// Runs a pass pipeline, prints its diagnostics, and fails on an error.

@@ -58,7 +58,7 @@ pub fn network(
         graph.params.as_ref().expect("built with weights"),
         0,
     )
-    .map_err(|e| CliError::Usage {
+    .map_err(|e| CliError::Io {
         message: e.to_string(),
         help: None,
     })?;
@@ -119,6 +119,9 @@ pub fn read_inputs(path: &std::path::Path, input_shape: &[usize]) -> Result<Arra
 
 pub fn run(opts: &PredictOptions, common: &Common) -> Result<(), CliError> {
     crate::io::check_output(&opts.output, &[&opts.model, &opts.weights, &opts.input])?;
+    if let Some(dir) = &opts.layers {
+        super::check_layers_dir(dir)?;
+    }
     let (mut net, _) = network(
         &opts.model,
         opts.model_name.as_deref(),
@@ -135,13 +138,23 @@ pub fn run(opts: &PredictOptions, common: &Common) -> Result<(), CliError> {
         _ => unreachable!("read_inputs returns uint8 or float32"),
     };
     if let Some(dir) = &opts.layers {
-        if !dir.is_dir() {
-            return Err(CliError::Usage {
-                message: format!("`{}` is not a directory", dir.display()),
-                help: Some("create it first".to_string()),
-            });
-        }
+        super::check_layers_dir(dir)?;
     }
+    let samples = array.shape()[0];
+    super::memory::check_model(
+        net.model(),
+        super::memory::Usage::Inference {
+            batch: opts.batch_size.min(samples),
+            samples,
+            keep_layers: opts.layers.is_some(),
+        },
+    )
+    .map_err(|e| {
+        super::with_help(
+            e,
+            "raise it with `--memory-budget`, or lower `--batch-size`",
+        )
+    })?;
     let (out, layers) = net.predict(&inputs, opts.logits, opts.batch_size, opts.layers.is_some());
     if let Some(dir) = &opts.layers {
         for (k, (name, a)) in layers.into_iter().enumerate() {

@@ -5,7 +5,7 @@
 use super::inspect::read_program;
 use crate::backend::nsoc::{LayerOutput, Simulator};
 use crate::driver::CliError;
-use crate::io::{Array, IoError};
+use crate::io::{Array, ErrorKind, IoError};
 use std::path::PathBuf;
 
 #[derive(Clone, Debug)]
@@ -21,16 +21,12 @@ pub struct RunOptions {
 pub fn run(opts: &RunOptions) -> Result<(), CliError> {
     crate::io::check_output(&opts.output, &[&opts.program, &opts.input])?;
     if let Some(dir) = &opts.layers {
-        if !dir.is_dir() {
-            return Err(CliError::Usage {
-                message: format!("`{}` is not a directory", dir.display()),
-                help: Some("create it first, or choose another `--layers` directory".to_string()),
-            });
-        }
+        super::check_layers_dir(dir)?;
     }
     let program = read_program(&opts.program)?;
     let sim = Simulator::new(&program).map_err(sim_error)?;
     let input = load_input(&opts.input, &sim)?;
+    super::memory::check_program(&program, input.shape()[0], opts.layers.is_some())?;
     let outputs = if opts.layers.is_some() {
         sim.run_all(input.view()).map_err(sim_error)?
     } else {
@@ -75,13 +71,48 @@ pub fn accuracy(program: &std::path::Path, data: &std::path::Path) -> Result<f64
     let prog = read_program(program)?;
     let sim = Simulator::new(&prog).map_err(sim_error)?;
     let data = crate::io::load_dataset(data)?;
-    let (images, labels) = (&data.test.images, &data.test.labels);
+    let split = &data.test;
+    let (images, labels) = (&split.images, &split.labels);
+    super::memory::check_program(&prog, labels.len(), false)?;
+    let classes = prog.layers.last().map_or(0, |l| {
+        usize::try_from(l.output_dims.elements()).unwrap_or(usize::MAX)
+    });
+    if let Some((index, bad)) = labels
+        .iter()
+        .enumerate()
+        .find(|(_, &l)| usize::from(l) >= classes)
+    {
+        return Err(IoError::new(
+            ErrorKind::BadValue,
+            format!(
+                "test label {index} is {bad}, but program `{}` has {classes} classes",
+                prog.model_name
+            ),
+        )
+        .at(&split.labels_path)
+        .with_help(format!("labels must lie in 0..{classes}"))
+        .into());
+    }
+    let (_, h, w, c) = images.dim();
+    let d = prog.input;
+    if [h, w, c] != [d.height, d.width, d.channels].map(|v| v as usize) {
+        return Err(IoError::new(
+            ErrorKind::WrongShape,
+            format!(
+                "the test images are {h}×{w}×{c}, but program `{}` takes {}×{}×{}",
+                prog.model_name, d.height, d.width, d.channels
+            ),
+        )
+        .at(&split.images_path)
+        .with_help(format!(
+            "give images of the size `{}` was compiled for",
+            program.display()
+        ))
+        .into());
+    }
     let input = sim
         .input_from(images.view().into_dyn())
-        .map_err(|e| CliError::Io {
-            message: format!("the test images do not fit `{}`: {e}", program.display()),
-            help: None,
-        })?;
+        .map_err(sim_error)?;
     let start = std::time::Instant::now();
     let scores: Vec<i64> = match sim.run(input.view()).map_err(sim_error)? {
         LayerOutput::Potentials(p) => p.iter().map(|&v| i64::from(v)).collect(),

@@ -1,12 +1,18 @@
 //! `qnnc train` and `qnnc eval`: training (or fine-tuning) with straight-through estimators on
 //! an MNIST-style dataset, and test accuracy.
+//!
+//! After every epoch `train` writes a checkpoint (see [`super::checkpoint`]) and then the
+//! weights, both atomically; `--resume` continues from the checkpoint and ends with the same
+//! bytes as an uninterrupted run with the same seed and thread count.
 
+use super::checkpoint::{self, RunIdentity, Settings};
+use super::memory::{self, Usage};
 use super::{load_model_file, load_with_weights, run_passes, Common};
 use crate::backend::cpu::network::Network;
-use crate::backend::cpu::train::{evaluate, EpochReport, Progress, TrainConfig, Trainer};
+use crate::backend::cpu::train::{evaluate, EpochReport, Progress, Schedule, TrainConfig, Trainer};
 use crate::backend::cpu::{AdamConfig, Cpu, OptimizerConfig, SgdConfig};
 use crate::driver::CliError;
-use crate::io::{Dataset, Split};
+use crate::io::{Dataset, ErrorKind, IoError, Split};
 use crate::ir::Model;
 use crate::params::Params;
 use crate::passes::{unfold, Dump, Graph, PassOptions, Pipeline};
@@ -42,7 +48,21 @@ pub struct TrainOptions {
     pub threads: usize,
     /// Skip the per-epoch validation on the test split.
     pub no_validation: bool,
+    /// Continue from the checkpoint instead of starting over.
+    pub resume: bool,
+    /// Where the checkpoint goes (default: `OUTPUT` with `.ckpt.npz`, see
+    /// [`checkpoint::default_path`]).
+    pub checkpoint: Option<PathBuf>,
     pub passes: PassOptions,
+}
+
+impl TrainOptions {
+    /// The checkpoint file of this run.
+    pub fn checkpoint_path(&self) -> PathBuf {
+        self.checkpoint
+            .clone()
+            .unwrap_or_else(|| checkpoint::default_path(&self.output))
+    }
 }
 
 /// Checks that `split` fits the model: image shape and the number of classes.
@@ -50,22 +70,28 @@ fn check_data(model: &Model, split: &Split, what: &str) -> Result<(), CliError> 
     let (_, h, w, c) = split.images.dim();
     let input = model.input.shape.dims();
     if input != [h, w, c] {
-        return Err(CliError::Usage {
-            message: format!(
-                "the {what} images are {h}×{w}×{c}, but model `{}` takes {}",
+        let dims = |d: &[usize]| {
+            d.iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join("×")
+        };
+        return Err(IoError::new(
+            ErrorKind::WrongShape,
+            format!(
+                "the {what} images are {}, but model `{}` takes {}",
+                dims(&[h, w, c]),
                 model.name,
-                input
-                    .iter()
-                    .map(|d| d.to_string())
-                    .collect::<Vec<_>>()
-                    .join("×")
+                dims(input)
             ),
-            help: Some("give the model an `input([H, W, C])` that matches the data".to_string()),
-        });
+        )
+        .at(&split.images_path)
+        .with_help("give the model an `input([H, W, C])` that matches the data")
+        .into());
     }
     let out = model.output_shape();
     if out.rank() != 1 {
-        return Err(CliError::Usage {
+        return Err(CliError::Io {
             message: format!(
                 "model `{}` outputs {}, not one score per class",
                 model.name, out
@@ -77,19 +103,37 @@ fn check_data(model: &Model, split: &Split, what: &str) -> Result<(), CliError> 
         });
     }
     let classes = out.channels();
-    if let Some(bad) = split.labels.iter().find(|&&l| usize::from(l) >= classes) {
-        return Err(CliError::Usage {
-            message: format!(
-                "a {what} label is {bad}, but model `{}` has {classes} classes",
+    if let Some((index, bad)) = split
+        .labels
+        .iter()
+        .enumerate()
+        .find(|(_, &l)| usize::from(l) >= classes)
+    {
+        return Err(IoError::new(
+            ErrorKind::BadValue,
+            format!(
+                "{what} label {index} is {bad}, but model `{}` has {classes} classes",
                 model.name
             ),
-            help: Some(format!(
-                "labels must lie in 0..{classes}; check `{}`",
-                split.labels_path.display()
-            )),
-        });
+        )
+        .at(&split.labels_path)
+        .with_help(format!("labels must lie in 0..{classes}"))
+        .into());
     }
     Ok(())
+}
+
+/// SHA-256 of a split's images and labels (with the images' shape).
+fn data_sha256(split: &Split) -> String {
+    let shape: Vec<u8> = split
+        .images
+        .shape()
+        .iter()
+        .flat_map(|&d| (d as u64).to_le_bytes())
+        .collect();
+    let images = split.images.as_slice().expect("datasets are contiguous");
+    let labels = split.labels.as_slice().expect("labels are contiguous");
+    checkpoint::sha256_hex(&[&shape, images, labels])
 }
 
 fn load_data(dir: &Path) -> Result<Dataset, CliError> {
@@ -101,6 +145,14 @@ fn cpu(threads: usize) -> Result<Cpu, CliError> {
         message: e.to_string(),
         help: None,
     })
+}
+
+/// A CPU error of a model the executor cannot run (exit 1).
+fn model_error(e: crate::backend::cpu::CpuError) -> CliError {
+    CliError::Io {
+        message: e.to_string(),
+        help: None,
+    }
 }
 
 /// A progress bar for one epoch (drawn only on a terminal).
@@ -115,13 +167,17 @@ fn bar(total: usize, epoch: usize, epochs: usize) -> ProgressBar {
     pb
 }
 
-/// Trains; returns the final test accuracy (0..1).
+/// Trains (or, with `--resume`, continues from the checkpoint); returns the final test
+/// accuracy (0..1).
 pub fn train(opts: &TrainOptions, common: &Common) -> Result<f64, CliError> {
+    let checkpoint_path = opts.checkpoint_path();
     let mut inputs: Vec<&Path> = vec![&opts.model];
     if let Some(w) = &opts.weights {
         inputs.push(w);
     }
     crate::io::check_output(&opts.output, &inputs)?;
+    inputs.push(&opts.output);
+    crate::io::check_output(&checkpoint_path, &inputs)?;
     if opts.epochs == 0 || opts.batch_size == 0 {
         return Err(CliError::Usage {
             message: "`--epochs` and `--batch-size` must be at least 1".to_string(),
@@ -136,6 +192,7 @@ pub fn train(opts: &TrainOptions, common: &Common) -> Result<f64, CliError> {
         None => {
             let front = load_model_file(&opts.model, common)?;
             let model = front.select_model(opts.model_name.as_deref())?.clone();
+            memory::check_model(&model, Usage::Weights)?;
             let params = crate::params::init(&model, opts.seed);
             (front, model, params)
         }
@@ -156,27 +213,53 @@ pub fn train(opts: &TrainOptions, common: &Common) -> Result<f64, CliError> {
     )?;
     check_data(&graph.model, &data.train, "training")?;
     check_data(&graph.model, &data.test, "test")?;
+    let (optimizer, slots) = match opts.optimizer {
+        OptimizerKind::Adam => (
+            OptimizerConfig::Adam(AdamConfig {
+                learning_rate: opts.learning_rate.unwrap_or(0.001),
+                ..AdamConfig::default()
+            }),
+            2,
+        ),
+        OptimizerKind::Sgd => (
+            OptimizerConfig::Sgd(SgdConfig {
+                learning_rate: opts.learning_rate.unwrap_or(0.01),
+                momentum: opts.momentum,
+                ..SgdConfig::default()
+            }),
+            1,
+        ),
+    };
+    let n_train = data.train.images.dim().0;
+    let n_test = data.test.images.dim().0;
+    memory::check_model(
+        &graph.model,
+        Usage::Training {
+            batch: opts.batch_size.min(n_train),
+            optimizer_slots: slots,
+        },
+    )
+    .map_err(|e| {
+        super::with_help(
+            e,
+            "raise it with `--memory-budget`, or lower `--batch-size`",
+        )
+    })?;
+    memory::check_model(
+        &graph.model,
+        Usage::Inference {
+            batch: EVAL_BATCH.min(n_test),
+            samples: n_test,
+            keep_layers: false,
+        },
+    )?;
     let mut net = Network::new(
         cpu(opts.threads)?,
         &graph.model,
         graph.params.as_ref().expect("built with weights"),
         opts.seed,
     )
-    .map_err(|e| CliError::Usage {
-        message: e.to_string(),
-        help: None,
-    })?;
-    let optimizer = match opts.optimizer {
-        OptimizerKind::Adam => OptimizerConfig::Adam(AdamConfig {
-            learning_rate: opts.learning_rate.unwrap_or(0.001),
-            ..AdamConfig::default()
-        }),
-        OptimizerKind::Sgd => OptimizerConfig::Sgd(SgdConfig {
-            learning_rate: opts.learning_rate.unwrap_or(0.01),
-            momentum: opts.momentum,
-            ..SgdConfig::default()
-        }),
-    };
+    .map_err(model_error)?;
     let config = TrainConfig {
         epochs: opts.epochs,
         batch_size: opts.batch_size,
@@ -184,20 +267,67 @@ pub fn train(opts: &TrainOptions, common: &Common) -> Result<f64, CliError> {
         schedule: opts.schedule,
         seed: opts.seed,
     };
+    let identity = RunIdentity {
+        model: graph.model.name.clone(),
+        model_sha256: checkpoint::sha256_hex(&[crate::passes::to_ron(&graph.model).as_bytes()]),
+        data_sha256: data_sha256(&data.train),
+        settings: Settings {
+            epochs: opts.epochs,
+            batch_size: opts.batch_size,
+            optimizer: match opts.optimizer {
+                OptimizerKind::Adam => "adam",
+                OptimizerKind::Sgd => "sgd",
+            }
+            .to_string(),
+            learning_rate: match optimizer {
+                OptimizerConfig::Adam(a) => a.learning_rate,
+                OptimizerConfig::Sgd(s) => s.learning_rate,
+            },
+            momentum: match optimizer {
+                OptimizerConfig::Adam(_) => 0.0,
+                OptimizerConfig::Sgd(s) => s.momentum,
+            },
+            schedule: match opts.schedule {
+                Schedule::Constant => "constant",
+                Schedule::Cosine => "cosine",
+            }
+            .to_string(),
+            seed: opts.seed,
+        },
+        threads: net.cpu().threads(),
+    };
     let mut trainer = Trainer::new(&config);
+    if opts.resume {
+        let saved = checkpoint::load(&checkpoint_path)?;
+        if let Some(warning) = saved.check(&checkpoint_path, &identity)? {
+            eprintln!("warning: {warning}");
+        }
+        saved.restore(
+            &checkpoint_path,
+            &mut net,
+            &mut trainer,
+            matches!(opts.optimizer, OptimizerKind::Adam),
+        )?;
+        eprintln!(
+            "resuming `{}` from `{}` after epoch {}",
+            model.name,
+            checkpoint_path.display(),
+            trainer.epochs_done
+        );
+    }
     eprintln!(
         "training `{}` ({}) on {} images ({} test), {} epoch(s) of batches of {}, {} thread(s)",
         model.name,
         opts.passes.describe(&model),
-        data.train.images.dim().0,
-        data.test.images.dim().0,
+        n_train,
+        n_test,
         opts.epochs,
         opts.batch_size,
         net.cpu().threads()
     );
     let mut last: Option<EpochReport> = None;
-    for epoch in 1..=opts.epochs {
-        let pb = bar(data.train.images.dim().0, epoch, opts.epochs);
+    for epoch in trainer.epochs_done + 1..=opts.epochs {
+        let pb = bar(n_train, epoch, opts.epochs);
         let mut on_progress = |p: Progress| {
             pb.set_position(p.seen as u64);
             pb.set_message(format!(
@@ -210,10 +340,7 @@ pub fn train(opts: &TrainOptions, common: &Common) -> Result<f64, CliError> {
         let val = (!opts.no_validation).then_some(&data.test);
         let report = trainer
             .epoch(&mut net, &config, &data.train, val, &mut on_progress)
-            .map_err(|e| CliError::Usage {
-                message: e.to_string(),
-                help: None,
-            })?;
+            .map_err(model_error)?;
         pb.finish_and_clear();
         eprintln!(
             "epoch {}/{}: loss {:.4}, accuracy {:.2}%{}, {:.1} s ({:.0} images/s)",
@@ -228,19 +355,25 @@ pub fn train(opts: &TrainOptions, common: &Common) -> Result<f64, CliError> {
             report.seconds,
             report.images_per_second
         );
-        // A checkpoint after every epoch: the weights of the model as written.
+        // After every epoch: the checkpoint, then the weights of the model as written. A kill
+        // between the two leaves a checkpoint one epoch ahead, which `--resume` handles.
+        checkpoint::save(&checkpoint_path, &identity, &net, &trainer)?;
         save(&model, &graph.model, &net.params(), &opts.output)?;
         last = Some(report);
     }
-    let last = last.expect("at least one epoch");
-    let final_accuracy = match last.val_accuracy {
+    if last.is_none() {
+        // Resumed from a checkpoint of the last epoch: its weights may not have been written.
+        eprintln!(
+            "the checkpoint already holds all {} epoch(s); writing its weights",
+            opts.epochs
+        );
+        save(&model, &graph.model, &net.params(), &opts.output)?;
+    }
+    let final_accuracy = match last.and_then(|r| r.val_accuracy) {
         Some(a) => a,
         None => {
-            evaluate(&mut net, &data.test, 1000)
-                .map_err(|e| CliError::Usage {
-                    message: e.to_string(),
-                    help: None,
-                })?
+            evaluate(&mut net, &data.test, EVAL_BATCH)
+                .map_err(model_error)?
                 .accuracy
         }
     };
@@ -252,6 +385,9 @@ pub fn train(opts: &TrainOptions, common: &Common) -> Result<f64, CliError> {
     );
     Ok(final_accuracy)
 }
+
+/// Samples per batch when measuring accuracy.
+const EVAL_BATCH: usize = 1000;
 
 /// Writes the trained weights as the weights of the model as written.
 fn save(original: &Model, executed: &Model, trained: &Params, path: &Path) -> Result<(), CliError> {
@@ -293,20 +429,23 @@ pub fn eval(opts: &EvalOptions, common: &Common) -> Result<f64, CliError> {
         common,
     )?;
     check_data(&graph.model, &data.test, "test")?;
+    let n_test = data.test.images.dim().0;
+    memory::check_model(
+        &graph.model,
+        Usage::Inference {
+            batch: EVAL_BATCH.min(n_test),
+            samples: n_test,
+            keep_layers: false,
+        },
+    )?;
     let mut net = Network::new(
         cpu(opts.threads)?,
         &graph.model,
         graph.params.as_ref().expect("built with weights"),
         0,
     )
-    .map_err(|e| CliError::Usage {
-        message: e.to_string(),
-        help: None,
-    })?;
-    let e = evaluate(&mut net, &data.test, 1000).map_err(|e| CliError::Usage {
-        message: e.to_string(),
-        help: None,
-    })?;
+    .map_err(model_error)?;
+    let e = evaluate(&mut net, &data.test, EVAL_BATCH).map_err(model_error)?;
     println!(
         "test accuracy {:.2}% ({} images), loss {:.4}, model `{}` ({})",
         100.0 * e.accuracy,

@@ -3,6 +3,14 @@
 //! [`write_atomic`] writes into a temporary file in the target's directory, flushes and
 //! `fsync`s it, renames it over the target and `fsync`s the directory. If the writer returns an
 //! error or panics, the temporary file is removed and an existing target is left untouched.
+//! A new file gets the usual `0o666` less the umask (e.g. `0644`); a replaced file keeps its
+//! permissions.
+//!
+//! The temporary file is hidden and names its target and its process:
+//! `.NAME.qnnc-PID.XXXXXX.tmp`. A process killed outright (SIGKILL, power loss) cannot remove
+//! it; such a leftover is never read by anything, and the next write of the same target removes
+//! the leftovers of processes that no longer run (on Linux, where `/proc` tells; elsewhere they
+//! stay, ignored).
 //! [`check_output`] refuses, before any work is done, an output path that is a directory, whose
 //! directory does not exist, or that is the same file as one of the inputs.
 
@@ -55,7 +63,8 @@ pub fn write_atomic(
         .into_owned();
     let existing = fs::metadata(&target).ok();
 
-    let prefix = format!(".{name}.");
+    remove_stale_temporaries(dir, &name);
+    let prefix = format!("{}{}.", temp_prefix(&name), std::process::id());
     let mut builder = tempfile::Builder::new();
     builder.prefix(&prefix).suffix(".tmp");
     #[cfg(unix)]
@@ -86,6 +95,45 @@ pub fn write_atomic(
     temp.persist(&target)
         .map_err(|e| IoError::os("replace the file", &e.error).at(path))?;
     sync_dir(dir).map_err(|e| IoError::os("flush the directory to disk", &e).at(path))
+}
+
+/// The start of the temporary files' names for target `name`, before the process id.
+fn temp_prefix(name: &str) -> String {
+    format!(".{name}.qnnc-")
+}
+
+/// Removes `.NAME.qnnc-PID.XXXXXX.tmp` files in `dir` left by processes that no longer run
+/// (killed before they could clean up). Best effort: a file that cannot be removed stays, and
+/// nothing is removed where it cannot be told whether a process runs.
+fn remove_stale_temporaries(dir: &Path, name: &str) {
+    let prefix = temp_prefix(name);
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let Some(pid) = file_name
+            .to_str()
+            .and_then(|f| f.strip_prefix(&prefix))
+            .filter(|rest| rest.ends_with(".tmp"))
+            .and_then(|rest| rest.split('.').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if process_is_gone(pid) {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// True when no process `pid` runs (known only where `/proc` exists).
+fn process_is_gone(pid: u32) -> bool {
+    if pid == std::process::id() {
+        return false;
+    }
+    let proc_root = Path::new("/proc/self");
+    proc_root.exists() && !Path::new("/proc").join(pid.to_string()).exists()
 }
 
 /// Refuses an output path that is an existing directory, whose directory does not exist, or

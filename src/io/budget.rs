@@ -74,6 +74,28 @@ impl Budget {
     }
 }
 
+impl Budget {
+    /// Refuses a model (or program) that needs `bytes` for `purpose` when that exceeds the
+    /// budget: ``model `m` needs 37.2 GiB for its weights and activations, more than the memory
+    /// budget of 3.9 GiB``. `subject` is e.g. ``"model `m`"``, `purpose` e.g. `"its weights"`.
+    pub fn check_model(self, subject: &str, purpose: &str, bytes: u64) -> Result<(), IoError> {
+        if bytes <= self.limit {
+            return Ok(());
+        }
+        Err(IoError::new(
+            ErrorKind::TooLarge,
+            format!(
+                "{subject} needs {} for {purpose}, more than the memory budget of {}",
+                human_size(bytes),
+                human_size(self.limit)
+            ),
+        )
+        .with_help(format!(
+            "raise it with `--memory-budget` (or `{ENV_VAR}`), or shrink the model"
+        )))
+    }
+}
+
 /// Sets the budget for the whole process (the CLI's `--memory-budget`). Overrides the
 /// environment variable.
 pub fn set_limit(bytes: u64) {
@@ -89,6 +111,11 @@ pub fn limit() -> Result<u64, IoError> {
 /// Refuses `bytes` when it exceeds the budget in force, before anything is allocated.
 pub fn check(bytes: u64, what: &str) -> Result<(), IoError> {
     Budget::current()?.check(bytes, what)
+}
+
+/// [`Budget::check_model`] against the budget in force.
+pub fn check_model(subject: &str, purpose: &str, bytes: u64) -> Result<(), IoError> {
+    Budget::current()?.check_model(subject, purpose, bytes)
 }
 
 /// A quarter of the physical memory, or [`FALLBACK_LIMIT`] when it is unknown.
@@ -253,6 +280,21 @@ mod tests {
             "the array needs 3.0 GiB (3221225472 bytes) but the memory budget is 1.0 GiB (1073741824 bytes)"
         );
         assert!(e.help_text().unwrap().contains("QNNC_MEMORY_BUDGET=3G"));
+    }
+
+    #[test]
+    fn model_check_names_model_size_and_budget() {
+        let b = Budget::new(4 << 30);
+        assert!(b.check_model("model `m`", "its weights", 4 << 30).is_ok());
+        let e = b
+            .check_model("model `m`", "its weights and activations", 37 << 30)
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::TooLarge);
+        assert_eq!(
+            e.cause(),
+            "model `m` needs 37.0 GiB for its weights and activations, more than the memory budget of 4.0 GiB"
+        );
+        assert!(e.help_text().unwrap().contains("--memory-budget"));
     }
 
     #[test]

@@ -59,6 +59,9 @@ pub enum ErrorKind {
     BadValue,
     /// A size such as `QNNC_MEMORY_BUDGET=2G` that cannot be parsed.
     BadSize,
+    /// A valid file made for something else: a training checkpoint of another model, data set
+    /// or set of options.
+    Mismatch,
 }
 
 impl ErrorKind {
@@ -88,6 +91,7 @@ impl ErrorKind {
             ErrorKind::NonFinite => "io::non_finite",
             ErrorKind::BadValue => "io::bad_value",
             ErrorKind::BadSize => "io::bad_size",
+            ErrorKind::Mismatch => "io::mismatch",
         }
     }
 }

@@ -578,6 +578,16 @@ impl Network {
         p
     }
 
+    /// The random stream dropout draws from (saved in training checkpoints).
+    pub fn dropout_rng(&self) -> &ChaCha8Rng {
+        &self.rng
+    }
+
+    /// Replaces the random stream dropout draws from (resuming from a checkpoint).
+    pub fn set_dropout_rng(&mut self, rng: ChaCha8Rng) {
+        self.rng = rng;
+    }
+
     /// The parameter list (for tests and for gradient checks).
     pub fn parameters(&self) -> &[Param] {
         &self.params

@@ -74,6 +74,16 @@ struct Slot {
     v: Vec<f32>,
 }
 
+/// What an optimizer has accumulated, for training checkpoints: the step count and, per
+/// parameter of the group (in order), the first moment or velocity and the second moment
+/// (Adam only; empty for SGD). Empty vectors before the first step.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct OptimizerState {
+    pub iterations: u64,
+    pub first: Vec<Vec<f32>>,
+    pub second: Vec<Vec<f32>>,
+}
+
 /// An optimizer and its state for one group of parameters.
 #[derive(Clone, Debug)]
 pub struct Optimizer {
@@ -149,6 +159,33 @@ impl Optimizer {
     /// Steps taken so far (Keras `optimizer.iterations`).
     pub fn iterations(&self) -> u64 {
         self.iterations
+    }
+
+    /// A copy of the accumulated state (for a checkpoint).
+    pub fn state(&self) -> OptimizerState {
+        OptimizerState {
+            iterations: self.iterations,
+            first: self.slots.iter().map(|s| s.m.clone()).collect(),
+            second: self.slots.iter().map(|s| s.v.clone()).collect(),
+        }
+    }
+
+    /// Continues from `state` (taken by [`Optimizer::state`] of an optimizer with the same
+    /// settings). Callers check the sizes against the parameters; a state whose moments do not
+    /// pair up is a bug.
+    pub fn restore(&mut self, state: OptimizerState) {
+        assert_eq!(
+            state.first.len(),
+            state.second.len(),
+            "optimizer state: one second-moment vector per parameter"
+        );
+        self.iterations = state.iterations;
+        self.slots = state
+            .first
+            .into_iter()
+            .zip(state.second)
+            .map(|(m, v)| Slot { m, v })
+            .collect();
     }
 
     /// The current learning rate.

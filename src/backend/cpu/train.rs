@@ -4,14 +4,21 @@
 //!
 //! Determinism: the shuffle comes from the seed alone and every kernel is deterministic for a
 //! given thread count, so the same seed and thread count give the same weights, bit for bit.
+//!
+//! Resuming: [`Trainer::state`] captures everything besides the network's parameters that the
+//! next epoch depends on (epochs done, the optimizer's moments and step count, the shuffling
+//! and dropout random streams); [`Trainer::restore`] puts it back, so that training resumed
+//! after epoch `k` continues exactly as an uninterrupted run would.
 
 use super::network::{Mode, Network};
+pub use super::optim::OptimizerState;
 use super::{CpuError, Optimizer, OptimizerConfig};
 use crate::io::Split;
 use ndarray::{Array4, Axis};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use std::fmt;
 use std::time::Instant;
 
 /// How the learning rate changes over training.
@@ -71,6 +78,78 @@ pub struct Progress {
     pub images_per_second: f64,
 }
 
+/// The position of a ChaCha random stream: its key, stream number and word position.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RngState {
+    pub seed: [u8; 32],
+    pub stream: u64,
+    pub word_pos: u128,
+}
+
+impl RngState {
+    /// Where `rng` is now.
+    pub fn of(rng: &ChaCha8Rng) -> RngState {
+        RngState {
+            seed: rng.get_seed(),
+            stream: rng.get_stream(),
+            word_pos: rng.get_word_pos(),
+        }
+    }
+
+    /// A stream at this position: it yields what the captured one would have yielded next.
+    pub fn to_rng(self) -> ChaCha8Rng {
+        let mut rng = ChaCha8Rng::from_seed(self.seed);
+        rng.set_stream(self.stream);
+        rng.set_word_pos(self.word_pos);
+        rng
+    }
+
+    /// The text form `SEED_HEX:STREAM:WORD_POS` (for checkpoints).
+    pub fn to_text(self) -> String {
+        let hex: String = self.seed.iter().map(|b| format!("{b:02x}")).collect();
+        format!("{hex}:{}:{}", self.stream, self.word_pos)
+    }
+
+    /// Parses [`RngState::to_text`]; `None` when malformed.
+    pub fn from_text(text: &str) -> Option<RngState> {
+        let mut parts = text.split(':');
+        let hex = parts.next()?;
+        let stream = parts.next()?.parse().ok()?;
+        let word_pos = parts.next()?.parse().ok()?;
+        if parts.next().is_some() || hex.len() != 64 || !hex.is_ascii() {
+            return None;
+        }
+        let mut seed = [0u8; 32];
+        for (i, byte) in seed.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
+        }
+        Some(RngState {
+            seed,
+            stream,
+            word_pos,
+        })
+    }
+}
+
+impl fmt::Display for RngState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_text())
+    }
+}
+
+/// Everything besides the network's parameters that the rest of a run depends on.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainerState {
+    /// Epochs completed.
+    pub epochs_done: usize,
+    /// The optimizer's step count and moments.
+    pub optimizer: OptimizerState,
+    /// The stream the epochs' shuffles come from.
+    pub shuffle: RngState,
+    /// The stream dropout masks come from (the network's).
+    pub dropout: RngState,
+}
+
 /// The state that lets training resume where it stopped.
 pub struct Trainer {
     pub optimizer: Optimizer,
@@ -89,6 +168,25 @@ impl Trainer {
             rng: ChaCha8Rng::seed_from_u64(config.seed),
             epochs_done: 0,
         }
+    }
+
+    /// What the rest of the run depends on, besides `net`'s parameters (for a checkpoint).
+    pub fn state(&self, net: &Network) -> TrainerState {
+        TrainerState {
+            epochs_done: self.epochs_done,
+            optimizer: self.optimizer.state(),
+            shuffle: RngState::of(&self.rng),
+            dropout: RngState::of(net.dropout_rng()),
+        }
+    }
+
+    /// Continues from `state`, taken by [`Trainer::state`] in a run with the same settings
+    /// (whose parameters the caller puts back into `net`).
+    pub fn restore(&mut self, net: &mut Network, state: TrainerState) {
+        self.epochs_done = state.epochs_done;
+        self.optimizer.restore(state.optimizer);
+        self.rng = state.shuffle.to_rng();
+        net.set_dropout_rng(state.dropout.to_rng());
     }
 
     /// Trains one epoch over `train`, then measures `val` (if any).
@@ -211,4 +309,38 @@ pub fn evaluate(
         loss: (loss_sum / n.max(1) as f64) as f32,
         samples: n,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::RngCore;
+
+    #[test]
+    fn rng_state_round_trips_and_continues_the_stream() {
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        for _ in 0..13 {
+            rng.next_u32();
+        }
+        let state = RngState::of(&rng);
+        let text = state.to_text();
+        assert_eq!(RngState::from_text(&text), Some(state));
+        let mut resumed = state.to_rng();
+        let expected: Vec<u32> = (0..5).map(|_| rng.next_u32()).collect();
+        let got: Vec<u32> = (0..5).map(|_| resumed.next_u32()).collect();
+        assert_eq!(expected, got);
+    }
+
+    #[test]
+    fn rng_state_text_refuses_malformed() {
+        for bad in [
+            "",
+            "00:1:2",
+            &format!("{}:x:0", "0".repeat(64)),
+            &format!("{}:1:2:3", "0".repeat(64)),
+            &format!("{}:1:2", "g".repeat(64)),
+        ] {
+            assert_eq!(RngState::from_text(bad), None, "{bad}");
+        }
+    }
 }

@@ -62,8 +62,10 @@ impl fmt::Display for Location {
 pub enum FormatError {
     #[error("cannot read `{}`: {source}", path.display())]
     Read { path: PathBuf, source: io::Error },
-    #[error("cannot write `{}`: {source}", path.display())]
-    Write { path: PathBuf, source: io::Error },
+    /// Writing failed (the old file, if any, is left as it was).
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Write(#[from] crate::io::IoError),
     #[error("not an nsoc program: the file does not start with the nsoc magic bytes")]
     #[diagnostic(help("`qnnc run` and `qnnc inspect` take files written by `qnnc compile`"))]
     Magic,
@@ -185,13 +187,12 @@ pub fn decode(bytes: &[u8]) -> Result<Program, FormatError> {
     Ok(program)
 }
 
-/// Writes `program` to `path` atomically (nothing is left behind on failure).
+/// Writes `program` to `path` atomically through [`crate::io::write_atomic`]: the old file or
+/// the new one, never a part (nothing is left behind on failure).
 pub fn write_file(path: &Path, program: &Program) -> Result<(), FormatError> {
     let bytes = encode(program).map_err(FormatError::InvalidToWrite)?;
-    write_atomic(path, &bytes).map_err(|source| FormatError::Write {
-        path: path.to_path_buf(),
-        source,
-    })
+    crate::io::write_atomic(path, |w| w.write_all(&bytes))?;
+    Ok(())
 }
 
 /// Reads, checks and validates the program in `path`.
@@ -201,26 +202,6 @@ pub fn read_file(path: &Path) -> Result<Program, FormatError> {
         source,
     })?;
     decode(&bytes)
-}
-
-/// Writes `bytes` to `path` through a temporary file in the same directory, fsynced and renamed
-/// over `path`, then fsyncs the directory. A stand-in for `crate::io::atomic` with the same
-/// contract, kept private so that swapping it is a one-line change.
-fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".nsoc-")
-        .suffix(".tmp")
-        .tempfile_in(dir)?;
-    tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    #[cfg(unix)]
-    std::fs::File::open(dir)?.sync_all()?;
-    Ok(())
 }
 
 fn checksum(header: &[u8], payload: &[u8]) -> u32 {
