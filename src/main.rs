@@ -35,6 +35,11 @@ struct PassArgs {
     /// the model's own `quantize(...)` statement.
     #[arg(long, value_name = "W,A[,IW]", value_parser = qnnc::passes::parse_quantize_arg)]
     quantize: Option<QuantizeSpec>,
+    /// Quantize without folding batch norms first (cnn2snn `quantize(fold_BN=False)`): the
+    /// batch norms stay in the model, so training keeps normalizing, and `compile` folds them
+    /// at conversion as `cnn2snn.convert` does.
+    #[arg(long)]
+    no_fold_bn: bool,
     /// Write the IR as RON after these passes (comma-separated).
     #[arg(long, value_enum, value_delimiter = ',', value_name = "PASS")]
     dump_after: Vec<PassName>,
@@ -56,7 +61,7 @@ impl PassArgs {
         PassOptions {
             gamma_min: self.gamma_min,
             quantize: self.quantize.clone(),
-            no_fold_bn: false,
+            no_fold_bn: self.no_fold_bn,
             float: self.float,
             equalize_act_steps: !self.no_act_step_equalization,
             // Decided by the target when compiling.
@@ -148,9 +153,6 @@ enum Command {
         output: Option<PathBuf>,
         #[arg(long = "model")]
         model_name: Option<String>,
-        /// Do not fold batch norms (cnn2snn `fold_BN=False`).
-        #[arg(long)]
-        no_fold_bn: bool,
         #[command(flatten)]
         passes: PassArgs,
     },
@@ -462,7 +464,6 @@ fn main() -> ExitCode {
             weights,
             output,
             model_name,
-            no_fold_bn,
             passes,
         } => commands::quantize::run(
             &commands::quantize::QuantizeOptions {
@@ -470,10 +471,7 @@ fn main() -> ExitCode {
                 model_name,
                 weights,
                 output,
-                passes: PassOptions {
-                    no_fold_bn,
-                    ..passes.options()
-                },
+                passes: passes.options(),
                 dump: passes.dump(),
             },
             &common,
@@ -525,6 +523,7 @@ fn main() -> ExitCode {
                 threads,
                 batch_size,
                 passes: passes.options(),
+                dump: passes.dump(),
             },
             &common,
         ),
@@ -565,6 +564,7 @@ fn main() -> ExitCode {
                 resume,
                 checkpoint,
                 passes: passes.options(),
+                dump: passes.dump(),
             },
             &common,
         )
@@ -584,6 +584,7 @@ fn main() -> ExitCode {
                 data,
                 threads,
                 passes: passes.options(),
+                dump: passes.dump(),
             },
             &common,
         )

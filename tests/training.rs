@@ -197,3 +197,57 @@ fn train_rejects_mismatched_data() {
     assert!(err.contains("8×8×1") && err.contains("28×28×1"), "{err}");
     assert!(!out.exists());
 }
+
+/// `--no-fold-bn` (cnn2snn `quantize(fold_BN=False)`) trains the quantized model with its batch
+/// norms in place, and `--dump-after` shows the IR that `train` and `eval` run; the program
+/// compiled from such weights folds them at conversion.
+#[test]
+fn training_without_folding_keeps_the_batch_norms() {
+    let dir = tempfile::tempdir().unwrap();
+    tiny_dataset(dir.path());
+    let q = dir.path().join("tiny.q");
+    std::fs::write(&q, TINY).unwrap();
+    let dumps = |flag: Option<&str>, sub: &str| -> String {
+        let d = dir.path().join(sub);
+        std::fs::create_dir(&d).unwrap();
+        let w = dir.path().join(format!("{sub}.npz"));
+        let mut args = vec![
+            "train",
+            q.to_str().unwrap(),
+            "--data",
+            dir.path().to_str().unwrap(),
+            "-o",
+            w.to_str().unwrap(),
+            "--epochs",
+            "2",
+            "--batch-size",
+            "32",
+            "--lr",
+            "0.01",
+            "--dump-after",
+            "quantize_layers",
+            "--dump-dir",
+            d.to_str().unwrap(),
+        ];
+        args.extend(flag);
+        let o = qnnc(&args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let files: Vec<_> = std::fs::read_dir(&d).unwrap().collect();
+        assert_eq!(files.len(), 1, "one dump in {}", d.display());
+        let program = dir.path().join(format!("{sub}.nsoc"));
+        let o = qnnc(&[
+            "compile",
+            q.to_str().unwrap(),
+            "--weights",
+            w.to_str().unwrap(),
+            "-o",
+            program.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        std::fs::read_to_string(files[0].as_ref().unwrap().path()).unwrap()
+    };
+    let kept = dumps(Some("--no-fold-bn"), "kept");
+    let folded = dumps(None, "folded");
+    assert!(kept.contains("BatchNorm"), "{kept}");
+    assert!(!folded.contains("BatchNorm"), "{folded}");
+}

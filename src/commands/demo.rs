@@ -93,6 +93,7 @@ pub fn run(opts: &DemoOptions, common: &Common) -> Result<(), CliError> {
         resume: false,
         checkpoint: None,
         passes: float_opts,
+        dump: Dump::default(),
     };
     let float_acc = train(&base, common)?;
     eprintln!(

@@ -22,6 +22,8 @@ pub struct PredictOptions {
     pub threads: usize,
     pub batch_size: usize,
     pub passes: PassOptions,
+    /// `--dump-after`: the IR after these passes, as RON.
+    pub dump: Dump,
 }
 
 /// Builds the executor for a model file and its weights: the quantized model (the model's
@@ -32,6 +34,7 @@ pub fn network(
     weights: &std::path::Path,
     threads: usize,
     passes: &PassOptions,
+    dump: &Dump,
     common: &Common,
 ) -> Result<(Network, super::Loaded), CliError> {
     let loaded = load_with_weights(model, model_name, weights, common)?;
@@ -45,7 +48,7 @@ pub fn network(
         &mut graph,
         &pipeline,
         passes,
-        &Dump::default(),
+        dump,
         common,
     )?;
     let cx = Cpu::new(threads).map_err(|e| CliError::Usage {
@@ -128,6 +131,7 @@ pub fn run(opts: &PredictOptions, common: &Common) -> Result<(), CliError> {
         &opts.weights,
         opts.threads,
         &opts.passes,
+        &opts.dump,
         common,
     )?;
     let input_shape = net.model().input.shape.dims().to_vec();

@@ -54,6 +54,8 @@ pub struct TrainOptions {
     /// [`checkpoint::default_path`]).
     pub checkpoint: Option<PathBuf>,
     pub passes: PassOptions,
+    /// `--dump-after`: the IR after these passes, as RON.
+    pub dump: Dump,
 }
 
 impl TrainOptions {
@@ -208,7 +210,7 @@ pub fn train(opts: &TrainOptions, common: &Common) -> Result<f64, CliError> {
         &mut graph,
         &pipeline,
         &opts.passes,
-        &Dump::default(),
+        &opts.dump,
         common,
     )?;
     check_data(&graph.model, &data.train, "training")?;
@@ -404,6 +406,8 @@ pub struct EvalOptions {
     pub data: PathBuf,
     pub threads: usize,
     pub passes: PassOptions,
+    /// `--dump-after`: the IR after these passes, as RON.
+    pub dump: Dump,
 }
 
 /// Evaluates; returns the test accuracy (0..1).
@@ -425,7 +429,7 @@ pub fn eval(opts: &EvalOptions, common: &Common) -> Result<f64, CliError> {
         &mut graph,
         &pipeline,
         &opts.passes,
-        &Dump::default(),
+        &opts.dump,
         common,
     )?;
     check_data(&graph.model, &data.test, "test")?;
