@@ -18,6 +18,8 @@ mod nsoc;
 mod passes;
 /// Quantizers, activations and BN folding against the CNN2SNN reference outputs.
 mod quant;
+/// The fuzz targets' crash inputs and seeds replayed, plus mutations of the seeds.
+mod regression;
 /// No input makes the front end panic (proptest over random and mutated text).
 mod robustness;
 /// `qnnc fmt`: canonical output, idempotence, and parse(fmt(x)) == parse(x).
