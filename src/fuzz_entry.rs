@@ -35,8 +35,9 @@ pub const MAX_SIMULATED_MACS: u64 = 4_000_000;
 /// The largest input image (values) that [`nsoc`] simulates.
 pub const MAX_SIMULATED_INPUT: u64 = 1 << 20;
 
-/// `qnnc check --target akd1000` on a `.q` file holding `data`, then every rendering of its
-/// diagnostics (human at two widths, short, JSON) and of its summary lines. Bytes that are not
+/// `qnnc check --target akd1000` on a `.q` file holding `data`, then for each (small) model
+/// without errors `qnnc check --weights --target akd1000` with initial weights, then every
+/// rendering of the diagnostics (human at two widths, short, JSON) and of its summary lines. Bytes that are not
 /// UTF-8 are read lossily (the CLI refuses them with one message; the lossy text is still a
 /// file someone could write).
 pub fn q_check(data: &[u8]) {
@@ -59,11 +60,43 @@ pub fn q_check(data: &[u8]) {
     if let Err(e) = check::diagnose(&mut front, &opts) {
         render_cli_error(&e);
     }
-    render_everywhere(&front.src, &front.diagnostics);
     if !front.has_errors() {
         for line in check::summary_lines(&front, &opts) {
             assert!(!line.contains('\n'), "a summary line is one line: {line:?}");
         }
+        let models = front.module.as_ref().map_or(&[][..], |m| &m.models[..]);
+        for model in models.iter().take(MAX_COMPILED_MODELS) {
+            compile_with_initial_weights(&front.src, model, &opts);
+        }
+    }
+    render_everywhere(&front.src, &front.diagnostics);
+}
+
+/// At most this many models of one file go through [`compile_with_initial_weights`].
+pub const MAX_COMPILED_MODELS: usize = 2;
+
+/// Models with more parameters than this are not compiled by [`q_check`] (initialising and
+/// quantizing them would dominate the time of one input).
+pub const MAX_COMPILED_PARAMETERS: u64 = 100_000;
+
+/// `qnnc check --weights --target akd1000` with Keras' initial weights (`qnnc init`): the
+/// quantization passes, the whole compilation and every AKD1000 rule, then rendering.
+fn compile_with_initial_weights(src: &SourceFile, model: &Model, opts: &CheckOptions) {
+    let parameters = model
+        .layers
+        .iter()
+        .map(|l| {
+            let (trainable, other) = l.param_counts();
+            trainable.saturating_add(other)
+        })
+        .fold(0u64, u64::saturating_add);
+    if parameters > MAX_COMPILED_PARAMETERS {
+        return;
+    }
+    let params = crate::params::init(model, 0);
+    match check::check_with_weights(model, params, src.text(), true, &opts.passes) {
+        Ok(diags) => render_everywhere(src, &diags),
+        Err(e) => render_cli_error(&e),
     }
 }
 

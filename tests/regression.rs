@@ -126,6 +126,22 @@ fn regression_inputs_belong_to_targets() {
     }
 }
 
+/// `nsoc/dims-elements-overflow`: input dims (2²², 2²², 2²⁰) hold 2⁶⁴ values, which a
+/// wrapping `H·W·C` read as 0 (a release build called the program empty, a debug build
+/// panicked); they are refused as too large.
+#[test]
+fn nsoc_dims_past_u64_are_refused_as_huge() {
+    let bytes = std::fs::read(regression_dir("nsoc").join("dims-elements-overflow"))
+        .expect("the regression input reads");
+    let err = qnnc::backend::nsoc::format::decode(&bytes)
+        .expect_err("a program of 2^64 input values is refused")
+        .to_string();
+    assert!(
+        err.contains("(4194304, 4194304, 1048576) holds more than"),
+        "{err}"
+    );
+}
+
 /// The member framing of the `npz_npy` target builds a valid archive: the initial weights of
 /// `examples/toy.q`, framed, read back to the same arrays (so fuzzed framings reach the
 /// weights checks).
@@ -264,7 +280,7 @@ fn seeds(target: &'static str) -> &'static [Vec<u8>] {
 
 fn config() -> ProptestConfig {
     ProptestConfig {
-        cases: 200,
+        cases: 1000,
         failure_persistence: None,
         ..ProptestConfig::default()
     }

@@ -131,7 +131,7 @@ fn failure(f: CompileFailure) -> CliError {
 
 /// With valid weights: what `cnn2snn.quantize` refuses, and with `hw` the whole compilation
 /// and every AKD1000 rule.
-fn check_with_weights(
+pub fn check_with_weights(
     model: &crate::ir::Model,
     params: crate::params::Params,
     source: &str,
