@@ -41,6 +41,12 @@ pub fn compile(
     dump: &Dump,
 ) -> Result<Compiled, CompileFailure> {
     use CompileFailure::Diagnostics;
+    // For the simulator, a batch norm after a per-tensor quantized layer goes into the
+    // thresholds; for the chip, CNN2SNN's rule holds.
+    let opts = &PassOptions {
+        bn_in_thresholds: target == Target::Software,
+        ..opts.clone()
+    };
     let mut graph = Graph {
         model: model.clone(),
         params: Some(params),

@@ -55,6 +55,8 @@ impl PassArgs {
             no_fold_bn: false,
             float: self.float,
             equalize_act_steps: !self.no_act_step_equalization,
+            // Decided by the target when compiling.
+            bn_in_thresholds: false,
         }
     }
 
@@ -265,18 +267,22 @@ enum Command {
         /// The `.nsoc` program.
         program: PathBuf,
         /// The images: a `.npy` of uint8, (batch, height, width, channels) or one image.
-        #[arg(long)]
-        input: PathBuf,
+        #[arg(long, required_unless_present = "data", conflicts_with = "data")]
+        input: Option<PathBuf>,
         /// Where to write the output `.npy`: int32 potentials (Akida `forward`), or uint8
         /// levels when the last layer has an activation.
-        #[arg(short, long)]
-        output: PathBuf,
+        #[arg(short, long, required_unless_present = "data", conflicts_with = "data")]
+        output: Option<PathBuf>,
         /// Output `(potentials − threshold) / act_step` as float32 (Akida `predict`).
         #[arg(long)]
         dequantize: bool,
         /// Also write every layer's integer output to this directory (`L<k>_<name>.npy`).
-        #[arg(long, value_name = "DIR")]
+        #[arg(long, value_name = "DIR", conflicts_with = "data")]
         layers: Option<PathBuf>,
+        /// Instead of `--input`: run the test split of this MNIST-style IDX directory and
+        /// print the program's accuracy (the class is the largest output).
+        #[arg(long, value_name = "DIR")]
+        data: Option<PathBuf>,
     },
     /// Compare the quantized CPU executor with the integer program, layer by layer.
     Diff {
@@ -344,6 +350,9 @@ enum Command {
         /// Highest input plotted.
         #[arg(long, default_value_t = 8.0)]
         to: f32,
+        /// Print the output for these inputs (computed in f32, as CNN2SNN does).
+        #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
+        at: Vec<f32>,
     },
     /// Write initial weights with Keras' default initialisers (glorot-uniform kernels, zero
     /// biases, batch norm gamma 1, beta 0, moving mean 0, moving variance 1).
@@ -557,13 +566,18 @@ fn main() -> ExitCode {
             output,
             dequantize,
             layers,
-        } => commands::run::run(&commands::run::RunOptions {
-            program,
-            input,
-            output,
-            dequantize,
-            layers,
-        }),
+            data,
+        } => match (data, input, output) {
+            (Some(data), _, _) => commands::run::accuracy(&program, &data).map(|_| ()),
+            (None, Some(input), Some(output)) => commands::run::run(&commands::run::RunOptions {
+                program,
+                input,
+                output,
+                dequantize,
+                layers,
+            }),
+            _ => unreachable!("clap requires --input and --output without --data"),
+        },
         Command::Diff {
             model,
             weights,
@@ -617,10 +631,12 @@ fn main() -> ExitCode {
             output,
             from,
             to,
+            at,
         } => commands::activation::run(&commands::activation::ActivationOptions {
             spec,
             output,
             range: (from, to),
+            at,
         }),
         Command::Init {
             model,

@@ -400,3 +400,96 @@ fn akd1000_target_refuses_what_does_not_map() {
         t.iter().copied().collect::<Vec<_>>()
     );
 }
+
+/// The tutorial's hand-quantized toy (per-tensor quantizers, batch norm after the pooling):
+/// CNN2SNN refuses to convert it, and so does `--target akd1000`; for the simulator qnnc keeps
+/// the batch norm in the thresholds and act_steps, and the program computes the Keras model:
+/// every activation level equal, the logits within the floor of the last threshold.
+#[test]
+fn batch_norm_stays_in_the_thresholds_of_a_per_tensor_layer() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = reference("toy_tutorial_direct.npz");
+    let rename = |l: &str| match l {
+        "conv2d" => "conv2d_3".to_string(),
+        "batch_normalization" => "batch_normalization_3".to_string(),
+        "dense" => "dense_2".to_string(),
+        other => other.to_string(),
+    };
+    let w = dir.path().join("w.npz");
+    reference_weights(&r, "w", &rename, &w);
+    let model = "tests/data/toy_tutorial_direct.q";
+    let nsoc = dir.path().join("t.nsoc");
+    let args = |target: Option<&str>| {
+        let mut a = vec![
+            "compile".to_string(),
+            model.to_string(),
+            "--weights".to_string(),
+            w.to_str().unwrap().to_string(),
+            "-o".to_string(),
+            nsoc.to_str().unwrap().to_string(),
+        ];
+        if let Some(t) = target {
+            a.extend(["--target".to_string(), t.to_string()]);
+        }
+        a
+    };
+    let refused = qnnc(
+        &args(Some("akd1000"))
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("fold::per_tensor_quantizer"));
+    assert!(!nsoc.exists());
+    let o = qnnc(&args(None).iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("fold::bn_in_thresholds"));
+    let input = dir.path().join("x.npy");
+    write_npy(&input, &reference("toy_float.npz")["input_uint8"]).unwrap();
+    let layers = dir.path().join("layers");
+    std::fs::create_dir_all(&layers).unwrap();
+    let pred = dir.path().join("p.npy");
+    run_ok(&[
+        "run",
+        nsoc.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+        "-o",
+        pred.to_str().unwrap(),
+        "--dequantize",
+        "--layers",
+        layers.to_str().unwrap(),
+    ]);
+    // Layer 0's levels are Keras' QuantizedReLU outputs (step 1), value for value.
+    let levels = read_npy(&layers.join("L0_conv2d_3.npy")).unwrap();
+    let levels: Vec<f32> = match levels {
+        qnnc::io::Array::U8(a) => a.iter().map(|&v| v as f32).collect(),
+        other => panic!("layer outputs are uint8, not {other:?}"),
+    };
+    let keras = f32_array(&r, "out__3_re_lu");
+    assert_eq!(levels, keras.iter().copied().collect::<Vec<_>>());
+    // The logits: within 1 / (in_scale · sf) of Keras (in_scale 1 after a step-1 activation).
+    let sf = f32_array(&r, "q__dense__kernel__sf")
+        .iter()
+        .copied()
+        .next()
+        .unwrap();
+    let ours = f32_array(
+        &[("p".to_string(), read_npy(&pred).unwrap())]
+            .into_iter()
+            .collect(),
+        "p",
+    );
+    let logits = f32_array(&r, "output_logits");
+    let worst = ours
+        .iter()
+        .zip(logits.iter())
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(
+        worst <= 1.0 / sf + 1e-5,
+        "logits off by {worst} (bound {})",
+        1.0 / sf
+    );
+}

@@ -6,6 +6,8 @@ mod common;
 mod compile;
 /// The CPU kernels: gradients by finite differences, the float toy model, determinism.
 mod cpu_kernels;
+/// The documents run: every command of `docs/tutorial.md` and the README.
+mod docs;
 /// The CPU executor (`qnnc predict`) against Keras + CNN2SNN outputs.
 mod executor;
 /// `qnnc hist` figures.

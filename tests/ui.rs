@@ -1,6 +1,6 @@
 //! Golden diagnostics. Each `tests/ui/**/NAME.q` is checked with `qnnc check` (or the command
-//! in a `//@ cmd: …` first line, where `{dir}` is the file's directory) and its stderr must
-//! equal `NAME.stderr`; when a `NAME.stdout` exists, stdout must equal it too (JSON
+//! in a `//@ cmd: …` first line, where `{dir}` is the file's directory and `{tmp}` a temporary
+//! directory for outputs) and its stderr must equal `NAME.stderr`; when a `NAME.stdout` exists, stdout must equal it too (JSON
 //! diagnostics go to stdout). The exit code must be 1 when an error is reported and 0
 //! otherwise.
 //! `BLESS=1 cargo test` rewrites the goldens.
@@ -8,7 +8,7 @@
 use crate::common::{check_golden, files_with_ext, qnnc, root};
 use std::collections::BTreeSet;
 
-fn command_for(q: &std::path::Path, rel: &str) -> Vec<String> {
+fn command_for(q: &std::path::Path, rel: &str, tmp: &std::path::Path) -> Vec<String> {
     let text = std::fs::read_to_string(q).expect("ui test file is readable");
     let dir = std::path::Path::new(rel)
         .parent()
@@ -18,7 +18,11 @@ fn command_for(q: &std::path::Path, rel: &str) -> Vec<String> {
     match text.lines().next().and_then(|l| l.strip_prefix("//@ cmd:")) {
         Some(cmd) => cmd
             .split_whitespace()
-            .map(|w| w.replace("{dir}", &dir).replace("{file}", rel))
+            .map(|w| {
+                w.replace("{dir}", &dir)
+                    .replace("{file}", rel)
+                    .replace("{tmp}", &tmp.display().to_string())
+            })
             .collect(),
         None => vec!["check".to_string(), rel.to_string()],
     }
@@ -34,13 +38,15 @@ fn ui_goldens() {
         cases.len()
     );
     let mut failures = Vec::new();
+    // Where commands that write (`compile -o {tmp}/…`) put their output.
+    let tmp = tempfile::tempdir().expect("a temporary directory");
     for q in &cases {
         let rel = q
             .strip_prefix(&root)
             .expect("under the root")
             .display()
             .to_string();
-        let args = command_for(q, &rel);
+        let args = command_for(q, &rel, tmp.path());
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let out = qnnc(&args);
         let stderr = String::from_utf8(out.stderr).expect("utf-8 diagnostics");

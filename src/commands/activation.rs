@@ -17,6 +17,8 @@ pub struct ActivationOptions {
     pub output: Option<PathBuf>,
     /// The input range plotted.
     pub range: (f32, f32),
+    /// Inputs whose outputs to print.
+    pub at: Vec<f32>,
 }
 
 /// Parses an activation call by lowering a one-layer model around it.
@@ -61,6 +63,10 @@ pub fn run(opts: &ActivationOptions) -> Result<(), CliError> {
         act.max_output()
     );
     println!("fires level n when (n − 1)·step + step/2 < x ≤ n·step + step/2, i.e. n = clip(ceil((x − step/2) / step), 0, levels)");
+    for &x in &opts.at {
+        let y = act.apply(x);
+        println!("x = {x} → {y} (level {})", (y / act.step).round() as u32);
+    }
     let (Some(out), Some(format)) = (&opts.output, format) else {
         return Ok(());
     };

@@ -157,8 +157,26 @@ pub fn run(opts: &HistOptions, common: &Common) -> Result<(), CliError> {
     ];
     let title = format!("{}/{var} of model `{}`", layer.name, graph.model.name);
     plot::write_panels(&opts.output, format, &title, &panels)?;
+    // Root-mean-square quantization error over all weights, and over the 99 % of smallest
+    // magnitude (the bulk, without the outliers), accumulated in f64 in a fixed order.
+    let rms = |pairs: &[(f32, f32)]| {
+        (pairs
+            .iter()
+            .map(|&(w, q)| f64::from(w - q).powi(2))
+            .sum::<f64>()
+            / pairs.len().max(1) as f64)
+            .sqrt()
+    };
+    let mut pairs: Vec<(f32, f32)> = values
+        .iter()
+        .copied()
+        .zip(qvalues.iter().copied())
+        .collect();
+    let rms_all = rms(&pairs);
+    pairs.sort_by(|a, b| a.0.abs().total_cmp(&b.0.abs()));
+    let rms_bulk = rms(&pairs[..pairs.len() * 99 / 100]);
     println!(
-        "wrote `{}`: {}/{var}, {} weights, {} → {distinct} distinct values",
+        "wrote `{}`: {}/{var}, {} weights, {} → {distinct} distinct values, rms error {rms_all:.5} ({rms_bulk:.5} on the 99 % smallest |w|)",
         opts.output.display(),
         layer.name,
         values.len(),

@@ -1,5 +1,6 @@
 //! `qnnc run`: the integer simulator on uint8 inputs — the last layer's potentials (Akida
-//! `forward`), or dequantized (Akida `predict`), and optionally every layer's output.
+//! `forward`), or dequantized (Akida `predict`), and optionally every layer's output; or, with
+//! `--data`, the program's accuracy on a labelled test split.
 
 use super::inspect::read_program;
 use crate::backend::nsoc::{LayerOutput, Simulator};
@@ -65,6 +66,49 @@ pub fn run(opts: &RunOptions) -> Result<(), CliError> {
         result.shape()
     );
     Ok(())
+}
+
+/// Runs `program` on the test split of the IDX directory `data` and prints its accuracy: the
+/// class of an image is the output (potential or level) with the largest value, the first on
+/// ties.
+pub fn accuracy(program: &std::path::Path, data: &std::path::Path) -> Result<f64, CliError> {
+    let prog = read_program(program)?;
+    let sim = Simulator::new(&prog).map_err(sim_error)?;
+    let data = crate::io::load_dataset(data)?;
+    let (images, labels) = (&data.test.images, &data.test.labels);
+    let input = sim
+        .input_from(images.view().into_dyn())
+        .map_err(|e| CliError::Io {
+            message: format!("the test images do not fit `{}`: {e}", program.display()),
+            help: None,
+        })?;
+    let start = std::time::Instant::now();
+    let scores: Vec<i64> = match sim.run(input.view()).map_err(sim_error)? {
+        LayerOutput::Potentials(p) => p.iter().map(|&v| i64::from(v)).collect(),
+        LayerOutput::Levels(l) => l.iter().map(|&v| i64::from(v)).collect(),
+    };
+    let seconds = start.elapsed().as_secs_f64();
+    let n = labels.len();
+    let classes = scores.len() / n.max(1);
+    let correct = scores
+        .chunks(classes.max(1))
+        .zip(labels)
+        .filter(|(row, &label)| {
+            let best = row
+                .iter()
+                .enumerate()
+                .fold(0, |b, (i, &v)| if v > row[b] { i } else { b });
+            best == label as usize
+        })
+        .count();
+    let acc = correct as f64 / n.max(1) as f64;
+    println!(
+        "`{}` on {n} test images: accuracy {:.2}% ({correct} correct), {:.0} images/s",
+        prog.model_name,
+        100.0 * acc,
+        n as f64 / seconds.max(1e-9)
+    );
+    Ok(acc)
 }
 
 fn to_array(out: &LayerOutput) -> Array {

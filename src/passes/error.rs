@@ -14,8 +14,9 @@ pub enum PassError {
         #[label("{detail}")]
         span: Span,
         detail: String,
-        #[label("this max pooling would have to move after the batch norm")]
+        #[label("{pool_note}")]
         pool: Span,
+        pool_note: String,
         #[help]
         help: Option<String>,
     },
@@ -46,6 +47,21 @@ pub enum PassError {
         quantizer: Span,
         #[help]
         help: Option<String>,
+    },
+
+    #[error("the batch norm `{bn}` stays in the thresholds of `{layer}`, which has a per-tensor quantizer")]
+    #[diagnostic(
+        code(fold::bn_in_thresholds),
+        severity(Warning),
+        help("CNN2SNN would refuse to fold it (and `--target akd1000` does); the simulator program applies it per channel through the thresholds and act_steps instead, which computes the same model")
+    )]
+    BnInThresholds {
+        bn: String,
+        layer: String,
+        #[label("kept, not folded")]
+        span: Span,
+        #[label("per-tensor quantizer")]
+        quantizer: Span,
     },
 
     #[error("{what} cannot be quantized with bit-width 0")]

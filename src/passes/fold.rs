@@ -60,6 +60,7 @@ pub(super) fn invert_bn_pool(g: &mut Graph, diags: &mut Vec<PassError>) {
                             channel_list(&bad)
                         ),
                         pool: pool.span,
+                        pool_note: "this max pooling would have to move after the batch norm".to_string(),
                         help: Some(format!(
                             "CNN2SNN moves `{}` before `{}` to fold it, which needs positive gammas; retrain with `batch_norm(gamma_min: 0.01)` or place the batch norm before the pooling",
                             bn.name, pool.name
@@ -91,7 +92,12 @@ fn per_axis(kind: &QuantizerKind) -> bool {
 
 /// A batch norm right after a neural layer is folded into that layer's (pointwise) kernel and
 /// bias; the layer then always has a bias.
-pub(super) fn fold_bn(g: &mut Graph, diags: &mut Vec<PassError>) {
+///
+/// A layer with a per-tensor quantizer cannot take the fold (one scale factor cannot follow
+/// per-channel scales): that is CNN2SNN's error, unless `bn_in_thresholds`, where the batch
+/// norm stays after the layer (with a warning) for the emitter to put in the thresholds and
+/// act_steps, which needs gammas > 0.
+pub(super) fn fold_bn(g: &mut Graph, bn_in_thresholds: bool, diags: &mut Vec<PassError>) {
     let mut i = 0;
     while i + 1 < g.model.layers.len() {
         let (layer, bn) = (&g.model.layers[i], &g.model.layers[i + 1]);
@@ -110,6 +116,11 @@ pub(super) fn fold_bn(g: &mut Graph, diags: &mut Vec<PassError>) {
             _ => unreachable!("is_neural covers exactly these"),
         };
         if let Some(q) = quantizer {
+            if !per_axis(&q.spec.kind) && bn_in_thresholds {
+                keep_in_thresholds(g, i, q.span, diags);
+                i += 2;
+                continue;
+            }
             if !per_axis(&q.spec.kind) {
                 let fix = match &q.name {
                     Some(n) => format!("define `{n}` with `max_per_axis` (or `std_per_axis`)"),
@@ -121,7 +132,7 @@ pub(super) fn fold_bn(g: &mut Graph, diags: &mut Vec<PassError>) {
                     span: bn.span,
                     quantizer: q.span,
                     help: Some(format!(
-                        "folding scales each output channel of `{}` differently, which a single scale factor cannot follow: {fix}, or remove the quantizer and quantize the folded model with `quantize(...)`",
+                        "folding scales each output channel of `{}` differently, which a single scale factor cannot follow: {fix}, or remove the quantizer and quantize the folded model with `quantize(...)`; a program for the simulator (`compile` without `--target`) keeps the batch norm in the thresholds instead",
                         layer.name
                     )),
                 });
@@ -199,6 +210,52 @@ pub(super) fn fold_bn(g: &mut Graph, diags: &mut Vec<PassError>) {
         layer.merged.extend(bn_layer.merged);
         i += 1;
     }
+}
+
+/// The batch norm at `i + 1` stays after the per-tensor quantized layer at `i`: a warning,
+/// or an error when a gamma is not positive (the thresholds would have to flip).
+fn keep_in_thresholds(
+    g: &Graph,
+    i: usize,
+    quantizer: crate::source::Span,
+    diags: &mut Vec<PassError>,
+) {
+    let (layer, bn) = (&g.model.layers[i], &g.model.layers[i + 1]);
+    if let Some(gamma) = gamma_of(g, &bn.name) {
+        let bad: Vec<usize> = gamma
+            .iter()
+            .enumerate()
+            .filter(|(_, &v)| v <= 0.0 || !v.is_finite())
+            .map(|(c, _)| c)
+            .collect();
+        if !bad.is_empty() {
+            diags.push(PassError::NegativeGammas {
+                bn: bn.name.clone(),
+                count: bad.len(),
+                span: bn.span,
+                detail: format!(
+                    "{} of {} gammas are ≤ 0 (channel{} {})",
+                    bad.len(),
+                    gamma.len(),
+                    if bad.len() == 1 { "" } else { "s" },
+                    channel_list(&bad)
+                ),
+                pool: layer.span,
+                pool_note: "per-tensor quantized layer".to_string(),
+                help: Some(format!(
+                    "`{}` has a per-tensor quantizer, so `{}` goes into its thresholds, which needs positive gammas; retrain with `batch_norm(gamma_min: 0.01)`, or give `{}` a per-axis quantizer",
+                    layer.name, bn.name, layer.name
+                )),
+            });
+            return;
+        }
+    }
+    diags.push(PassError::BnInThresholds {
+        bn: bn.name.clone(),
+        layer: layer.name.clone(),
+        span: bn.span,
+        quantizer,
+    });
 }
 
 /// The weights of `original` (the model as written) from the weights `trained` of `executed`

@@ -81,6 +81,11 @@ pub struct PassOptions {
     /// After emitting a program, lower act_steps above the AKD1000 registers as
     /// `cnn2snn.convert` ≥ 2.5 does (§9.4).
     pub equalize_act_steps: bool,
+    /// A batch norm that cannot be folded into its layer's kernel because the layer has a
+    /// per-tensor quantizer stays in the model (a warning instead of CNN2SNN's error); the
+    /// emitter then puts it in the layer's thresholds and act_steps. Set when compiling a
+    /// program for the simulator, never for `--target akd1000` (CNN2SNN refuses such a model).
+    pub bn_in_thresholds: bool,
 }
 
 impl Default for PassOptions {
@@ -91,6 +96,7 @@ impl Default for PassOptions {
             no_fold_bn: false,
             float: false,
             equalize_act_steps: true,
+            bn_in_thresholds: false,
         }
     }
 }
@@ -259,7 +265,7 @@ fn run_one(g: &mut Graph, pass: PassName, opts: &PassOptions, diags: &mut Vec<Pa
         PassName::ClampGamma => simple::clamp_gamma(g, opts.gamma_min, diags),
         PassName::Dequantize => quantize::dequantize(g),
         PassName::InvertBnPool => fold::invert_bn_pool(g, diags),
-        PassName::FoldBn => fold::fold_bn(g, diags),
+        PassName::FoldBn => fold::fold_bn(g, opts.bn_in_thresholds, diags),
         PassName::QuantizeLayers => {
             let spec = opts.quantize.clone().or_else(|| g.model.quantize.clone());
             if let Some(spec) = spec {

@@ -44,6 +44,9 @@ pub enum BlockPool {
 pub struct Block {
     pub kind: HwKind,
     pub neural: usize,
+    /// A batch norm kept after a per-tensor quantized layer (`fold::bn_in_thresholds`): the
+    /// emitter puts it in the thresholds and act_steps.
+    pub bn: Option<usize>,
     pub pool: BlockPool,
     /// `None` for a last block without activation (its output is the potentials).
     pub activation: Option<usize>,
@@ -53,6 +56,7 @@ impl Block {
     /// The layers of the block, in order.
     pub fn layers(&self) -> Vec<usize> {
         let mut v = vec![self.neural];
+        v.extend(self.bn);
         match self.pool {
             BlockPool::Max { layer } | BlockPool::GlobalAverage { layer } => v.push(layer),
             BlockPool::None => {}
@@ -146,6 +150,7 @@ pub fn form_blocks_best_effort(model: &Model) -> (Vec<Block>, Vec<ConvertError>)
                 open = Some(Block {
                     kind,
                     neural: i,
+                    bn: None,
                     pool: BlockPool::None,
                     activation: None,
                 });
@@ -266,6 +271,10 @@ pub fn form_blocks_best_effort(model: &Model) -> (Vec<Block>, Vec<ConvertError>)
                 reason: "a float activation".to_string(),
                 help: Some("quantize it: add `quantize(weights: 4, activations: 4)` to the model, or write `quantized_relu(bits: 4, ...)`".to_string()),
             }),
+            // Right after its neural layer: kept by the fold pass for the thresholds.
+            Op::BatchNorm(_) if open.as_ref().is_some_and(|b| b.neural + 1 == i) => {
+                open.as_mut().expect("checked: a block is open").bn = Some(i);
+            }
             Op::BatchNorm(_) => errs.push(ConvertError::Unsupported {
                 layer: layer.name.clone(),
                 class: "BatchNormalization".to_string(),

@@ -171,6 +171,40 @@ pub fn emit(
             ),
             None => (0.0, 1.0),
         };
+        // A batch norm kept in the thresholds (`fold::bn_in_thresholds`): with
+        // s = gamma / sqrt(var + ε) > 0, the activation of s·(x + b − μ) + β at threshold thr
+        // and step δ is the activation of x + b at threshold μ + (thr − β)/s and step δ/s.
+        let bn_terms: Option<Vec<(f64, f64)>> = block.bn.map(|i| {
+            let Op::BatchNorm(op) = &model.layers[i].op else {
+                unreachable!("a block's batch norm is a batch norm")
+            };
+            let name = &model.layers[i].name;
+            let vec = |var: &str| -> Vec<f32> {
+                params
+                    .expect(name, var)
+                    .view()
+                    .into_dimensionality::<Ix1>()
+                    .expect("batch-norm variables are vectors")
+                    .to_vec()
+            };
+            let (gamma, beta, mean, var) = (
+                vec("gamma"),
+                vec("beta"),
+                vec("moving_mean"),
+                vec("moving_variance"),
+            );
+            (0..filters)
+                .map(|j| {
+                    let scale = gamma[j] as f64 / (var[j] as f64 + op.epsilon).sqrt();
+                    assert!(
+                        scale > 0.0,
+                        "the fold pass admits only positive gammas in thresholds"
+                    );
+                    let shift = mean[j] as f64 - beta[j] as f64 / scale;
+                    (shift, 1.0 / scale)
+                })
+                .collect()
+        });
         let pool_factor: u64 = match block.pool {
             BlockPool::GlobalAverage { layer } => model.layers[layer]
                 .input_shape
@@ -201,6 +235,11 @@ pub fn emit(
                 ((in_scale as f32) * sf[j]) as f64
             } else {
                 in_scale * sf[j] as f64
+            };
+            // thr' = μ + (thr − β)/s = (μ − β/s) + thr·(1/s); the step scales by 1/s.
+            let (thr, step16) = match &bn_terms {
+                Some(terms) => (terms[j].0 + thr * terms[j].1, step16 * terms[j].1),
+                None => (thr, step16),
             };
             let mut t = a * (thr - bias[j] as f64);
             if kind == LayerKind::InputConvolutional {

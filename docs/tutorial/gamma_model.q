@@ -1,0 +1,19 @@
+// gamma_model.q — the "too high scale factors" model of the CNN2SNN advanced tutorial: the
+// second batch norm has tiny gammas (docs/data/gamma_tiny.npz holds the reference harness's
+// weights), so the folded conv2 kernel is tiny, its scale factor saturates at 1000 and conv2's
+// threshold overflows the AKD1000's 20-bit register.
+model gamma_model {
+    input([28, 28, 1], scale: 255)
+    quantize(weights: 4, activations: 4, input_weights: 8)
+    conv1 = conv2d(8, 3)
+    pool1 = max_pool(2)
+    bn1 = batch_norm()
+    relu1 = relu(max_value: 1.0)
+    conv2 = conv2d(16, 3, padding: same)
+    bn2 = batch_norm()
+    relu2 = relu()
+    conv3 = conv2d(16, 3, padding: same)
+    relu3 = relu()
+    flatten = flatten()
+    dense = dense(10)
+}

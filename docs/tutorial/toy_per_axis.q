@@ -1,0 +1,15 @@
+// toy_per_axis.q — examples/toy.q with per-axis weight quantizers, so that the batch norm
+// folds into the convolution as CNN2SNN requires, and the model maps on the AKD1000.
+quantizer q8 = max_per_axis(bits: 8)
+quantizer q4 = max_per_axis(bits: 4)
+
+model toy {
+    input([28, 28, 1], scale: 255)
+    conv2d_3 = conv2d(8, 3, quantizer: q8)
+    max_pooling2d = max_pool(2)
+    batch_normalization_3 = batch_norm()
+    re_lu_3 = quantized_relu(bits: 4, max_value: 6)
+    flatten_2 = flatten()
+    dense_2 = dense(10, quantizer: q4)
+    softmax = softmax()
+}
