@@ -77,14 +77,20 @@ pub fn read_source(path: &Path) -> Result<SourceFile, CliError> {
         path: path.display().to_string(),
         reason: io_reason(&e),
     })?;
+    source_from_bytes(&path.display().to_string(), bytes)
+}
+
+/// The `.q` source in `bytes`, read from the file `path`: UTF-8 text, less a leading byte
+/// order mark.
+pub fn source_from_bytes(path: &str, bytes: Vec<u8>) -> Result<SourceFile, CliError> {
     let mut text = String::from_utf8(bytes).map_err(|_| CliError::NotUtf8 {
-        path: path.display().to_string(),
+        path: path.to_string(),
     })?;
     // A UTF-8 byte order mark (some Windows editors write one) is not part of the text.
     if text.starts_with('\u{feff}') {
         text.drain(..'\u{feff}'.len_utf8());
     }
-    Ok(SourceFile::new(path.display().to_string(), text))
+    Ok(SourceFile::new(path.to_string(), text))
 }
 
 /// A lowercase, one-line reason for an I/O error.

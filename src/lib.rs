@@ -34,6 +34,8 @@ pub mod compile;
 pub mod diag;
 pub mod driver;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzz_entry;
 pub mod io;
 pub mod ir;
 pub mod params;

@@ -27,6 +27,8 @@ mod nsoc;
 mod passes;
 /// Quantizers, activations and BN folding against the CNN2SNN reference outputs.
 mod quant;
+/// The fuzz targets' crash inputs and seeds replayed, plus mutations of the seeds.
+mod regression;
 /// Atomic outputs under SIGKILL, `train --resume`, determinism, the memory budget.
 mod reliability;
 /// No input makes the front end panic (proptest over random and mutated text).

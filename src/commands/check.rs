@@ -7,7 +7,7 @@ use super::{emit, Common};
 use crate::backend::nsoc::Target;
 use crate::compile::{compile, hardware, hardware_structure, CompileFailure};
 use crate::diag::MessageFormat;
-use crate::driver::{self, CliError};
+use crate::driver::{self, CliError, Frontend};
 use crate::ir::summary::thousands;
 use crate::passes::{Dump, PassOptions};
 use std::path::PathBuf;
@@ -25,42 +25,7 @@ pub struct CheckOptions {
 pub fn run(opts: &CheckOptions, common: &Common) -> Result<(), CliError> {
     let src = driver::read_source(&opts.model)?;
     let mut front = driver::frontend(src);
-    if !front.has_errors() {
-        let hw = opts.target == Some(Target::Akd1000);
-        match &opts.weights {
-            Some(w) => {
-                let model = front.select_model(opts.model_name.as_deref())?.clone();
-                let (params, problems) = crate::params::load(w, &model)?;
-                front
-                    .diagnostics
-                    .extend(problems.into_iter().map(crate::Error::from));
-                if let Some(params) = params {
-                    front.diagnostics.extend(check_with_weights(
-                        &model,
-                        params,
-                        front.src.text(),
-                        hw,
-                        &opts.passes,
-                    )?);
-                }
-            }
-            None if hw => {
-                let module = front
-                    .module
-                    .as_ref()
-                    .expect("no errors, so the module exists");
-                let models: Vec<crate::ir::Model> = match &opts.model_name {
-                    Some(_) => vec![front.select_model(opts.model_name.as_deref())?.clone()],
-                    None => module.models.clone(),
-                };
-                for model in &models {
-                    let found = hardware_structure(model, &opts.passes).map_err(failure)?;
-                    front.diagnostics.extend(found);
-                }
-            }
-            None => {}
-        }
-    }
+    diagnose(&mut front, opts)?;
     emit(&front.src, &front.diagnostics, common);
     if front.has_errors() {
         return Err(CliError::Reported(format!(
@@ -69,11 +34,67 @@ pub fn run(opts: &CheckOptions, common: &Common) -> Result<(), CliError> {
         )));
     }
     if common.message_format == MessageFormat::Human {
-        let module = front
-            .module
-            .as_ref()
-            .expect("no errors, so the module exists");
-        for m in &module.models {
+        for line in summary_lines(&front, opts) {
+            println!("{line}");
+        }
+    }
+    Ok(())
+}
+
+/// Adds to the front end's diagnostics everything `qnnc check` finds beyond it: the weights'
+/// problems with `--weights`, and the AKD1000's rules with `--target akd1000`. Does nothing
+/// when the front end already failed.
+pub fn diagnose(front: &mut Frontend, opts: &CheckOptions) -> Result<(), CliError> {
+    if front.has_errors() {
+        return Ok(());
+    }
+    let hw = opts.target == Some(Target::Akd1000);
+    match &opts.weights {
+        Some(w) => {
+            let model = front.select_model(opts.model_name.as_deref())?.clone();
+            let (params, problems) = crate::params::load(w, &model)?;
+            front
+                .diagnostics
+                .extend(problems.into_iter().map(crate::Error::from));
+            if let Some(params) = params {
+                front.diagnostics.extend(check_with_weights(
+                    &model,
+                    params,
+                    front.src.text(),
+                    hw,
+                    &opts.passes,
+                )?);
+            }
+        }
+        None if hw => {
+            let module = front
+                .module
+                .as_ref()
+                .expect("no errors, so the module exists");
+            let models: Vec<crate::ir::Model> = match &opts.model_name {
+                Some(_) => vec![front.select_model(opts.model_name.as_deref())?.clone()],
+                None => module.models.clone(),
+            };
+            for model in &models {
+                let found = hardware_structure(model, &opts.passes).map_err(failure)?;
+                front.diagnostics.extend(found);
+            }
+        }
+        None => {}
+    }
+    Ok(())
+}
+
+/// The `ok: model ...` lines `qnnc check` prints for a file without errors, one per model.
+pub fn summary_lines(front: &Frontend, opts: &CheckOptions) -> Vec<String> {
+    let module = front
+        .module
+        .as_ref()
+        .expect("summary_lines is only called once the front end succeeded");
+    module
+        .models
+        .iter()
+        .map(|m| {
             let params: u64 = m
                 .layers
                 .iter()
@@ -91,15 +112,14 @@ pub fn run(opts: &CheckOptions, common: &Common) -> Result<(), CliError> {
                 Some(Target::Akd1000) if checked => ", maps on the AKD1000",
                 _ => "",
             };
-            println!(
+            format!(
                 "ok: model `{}`: {} layers, {} parameters{weights}{target}",
                 m.name,
                 m.layers.len(),
                 thousands(params)
-            );
-        }
-    }
-    Ok(())
+            )
+        })
+        .collect()
 }
 
 fn failure(f: CompileFailure) -> CliError {
@@ -111,7 +131,7 @@ fn failure(f: CompileFailure) -> CliError {
 
 /// With valid weights: what `cnn2snn.quantize` refuses, and with `hw` the whole compilation
 /// and every AKD1000 rule.
-fn check_with_weights(
+pub fn check_with_weights(
     model: &crate::ir::Model,
     params: crate::params::Params,
     source: &str,

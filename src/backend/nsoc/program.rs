@@ -132,9 +132,10 @@ impl Dims {
         }
     }
 
-    /// Number of values, `H·W·C`.
+    /// Number of values, `H·W·C`, saturating at `u64::MAX` (three `u32`s can exceed `u64`;
+    /// a wrapped product could pass the size checks of a decoded program).
     pub fn elements(&self) -> u64 {
-        u64::from(self.height) * u64::from(self.width) * u64::from(self.channels)
+        self.pixels().saturating_mul(u64::from(self.channels))
     }
 
     /// Number of pixels, `H·W`.

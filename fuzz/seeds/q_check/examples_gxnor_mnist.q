@@ -1,0 +1,27 @@
+// gxnor_mnist.q — BrainChip's model-zoo network for MNIST on Akida 1.0 (akida_models'
+// `gxnor_mnist`): 2-bit weights, 1-bit (binary spike) activations, 2-bit input weights.
+model gxnor_mnist {
+    input([28, 28, 1], scale: 255)
+    quantize(weights: 2, activations: 1, input_weights: 2)
+
+    conv_0 = conv2d(32, 5, padding: same)
+    pool_0 = max_pool(2, padding: same)
+    bn_0 = batch_norm()
+    relu_0 = relu()
+
+    conv_1 = conv2d(64, 3, strides: 2, padding: same)
+    bn_1 = batch_norm()
+    relu_1 = relu()
+
+    conv_2 = conv2d(128, 3, padding: same)
+    gap_2 = global_avg_pool()
+    bn_2 = batch_norm()
+    relu_2 = relu()
+
+    dense_3 = dense(512)
+    bn_3 = batch_norm()
+    relu_3 = relu()
+
+    dense_4 = dense(10)
+    bn_4 = batch_norm()
+}

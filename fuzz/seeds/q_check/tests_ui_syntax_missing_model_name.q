@@ -1,0 +1,5 @@
+// a model without a name
+model {
+    input([28, 28, 1])
+    flatten()
+}

@@ -1,0 +1,5 @@
+// the `model` keyword misspelled
+modle m {
+    input([28, 28, 1])
+    flatten()
+}

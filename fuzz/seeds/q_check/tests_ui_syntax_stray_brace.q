@@ -1,0 +1,6 @@
+// one closing brace too many after a model
+model m {
+    input([28, 28, 1])
+    flatten()
+}
+}

@@ -1,0 +1,10 @@
+//@ cmd: check {file} --weights {dir}/shape.npz
+// an array with the wrong shape
+model small {
+    input([8, 8, 1], scale: 255)
+    conv = conv2d(4, 3)
+    bn = batch_norm()
+    relu()
+    flatten()
+    dense = dense(3)
+}
