@@ -362,7 +362,7 @@ enum Command {
         data: PathBuf,
         #[arg(long, default_value_t = default_threads())]
         threads: usize,
-        /// Repetitions of the inference measurements (the best is kept).
+        /// Repetitions of every measurement, training epochs included (the best is kept).
         #[arg(long, default_value_t = 3)]
         repeat: usize,
     },

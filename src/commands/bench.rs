@@ -26,7 +26,7 @@ const TOY: &str = include_str!("../../examples/toy_quantized.q");
 pub struct BenchOptions {
     pub data: PathBuf,
     pub threads: usize,
-    /// Repetitions of the inference measurements (the best is kept).
+    /// Repetitions of every measurement, training epochs included (the best is kept).
     pub repeat: usize,
 }
 
@@ -80,6 +80,26 @@ pub fn large_recipe() -> Recipe {
     }
 }
 
+/// Trains `repeat` epochs (at least one) and returns the fastest one's seconds: the steady
+/// state, as the inference figures keep the best of their repetitions (the first epoch also
+/// pays for first-touch allocations and warming the thread pool).
+fn best_epoch(
+    net: &mut Network,
+    config: &TrainConfig,
+    data: &crate::io::Split,
+    repeat: usize,
+) -> Result<f64, CliError> {
+    let mut trainer = Trainer::new(config);
+    let mut best = f64::MAX;
+    for _ in 0..repeat.max(1) {
+        let r = trainer
+            .epoch(net, config, data, None, &mut |_| {})
+            .map_err(fail)?;
+        best = best.min(r.seconds);
+    }
+    Ok(best)
+}
+
 pub fn run(opts: &BenchOptions) -> Result<(), CliError> {
     let data = crate::io::load_dataset(&opts.data)?;
     let src = SourceFile::new("examples/toy_quantized.q", TOY);
@@ -118,14 +138,11 @@ pub fn run(opts: &BenchOptions) -> Result<(), CliError> {
     )?;
     let mut net =
         Network::new(cx()?, &g.model, g.params.as_ref().expect("weights"), 0).map_err(fail)?;
-    let mut trainer = Trainer::new(&config);
-    let r = trainer
-        .epoch(&mut net, &config, &data.train, None, &mut |_| {})
-        .map_err(fail)?;
+    let seconds = best_epoch(&mut net, &config, &data.train, opts.repeat)?;
     rows.push(Row {
         what: "train toy, float (s/epoch)",
         unit: "s",
-        ours: r.seconds,
+        ours: seconds,
         original: 0.98,
         lower_is_better: true,
         target: 2.0,
@@ -167,14 +184,11 @@ pub fn run(opts: &BenchOptions) -> Result<(), CliError> {
     )?;
     let mut qnet =
         Network::new(cx()?, &g.model, g.params.as_ref().expect("weights"), 0).map_err(fail)?;
-    let mut trainer = Trainer::new(&config);
-    let r = trainer
-        .epoch(&mut qnet, &config, &data.train, None, &mut |_| {})
-        .map_err(fail)?;
+    let seconds = best_epoch(&mut qnet, &config, &data.train, opts.repeat)?;
     rows.push(Row {
         what: "train toy, quantized 8/4/8 (s/epoch)",
         unit: "s",
-        ours: r.seconds,
+        ours: seconds,
         original: 1.14,
         lower_is_better: true,
         target: 2.0,
