@@ -367,7 +367,7 @@ fn bad_model_files() {
             fs::write(d.join("empty.q"), "").unwrap()
         }),
         class("truncated", "cut.q", &["error[syntax::"], |d| {
-            truncated(d, "t.q", "cut.q", |n| n * 2 / 3)
+            truncated(d, "t.q", "cut.q", |n| n - 40) // inside the model, past the header comments
         }),
         class("not utf-8 (wrong magic)", "bin.q", &["UTF-8"], |d| {
             fs::write(d.join("bin.q"), [0x89, b'P', b'N', b'G', 0xff, 0xfe, 0]).unwrap()
@@ -416,7 +416,7 @@ fn bad_model_files() {
         &[
             class("missing file", "missing.q", &["no such file"], |_| {}),
             class("truncated", "cut.q", &["error[syntax::"], |d| {
-                truncated(d, "t.q", "cut.q", |n| n * 2 / 3)
+                truncated(d, "t.q", "cut.q", |n| n - 40) // inside the model, past the header comments
             }),
             class("not utf-8 (wrong magic)", "bin.q", &["UTF-8"], |d| {
                 fs::write(d.join("bin.q"), [0x89, b'P', b'N', b'G', 0xff, 0xfe, 0]).unwrap()
