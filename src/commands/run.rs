@@ -77,22 +77,7 @@ pub fn accuracy(program: &std::path::Path, data: &std::path::Path) -> Result<f64
     let classes = prog.layers.last().map_or(0, |l| {
         usize::try_from(l.output_dims.elements()).unwrap_or(usize::MAX)
     });
-    if let Some((index, bad)) = labels
-        .iter()
-        .enumerate()
-        .find(|(_, &l)| usize::from(l) >= classes)
-    {
-        return Err(IoError::new(
-            ErrorKind::BadValue,
-            format!(
-                "test label {index} is {bad}, but program `{}` has {classes} classes",
-                prog.model_name
-            ),
-        )
-        .at(&split.labels_path)
-        .with_help(format!("labels must lie in 0..{classes}"))
-        .into());
-    }
+    split.check_labels(classes, "test", &format!("program `{}`", prog.model_name))?;
     let (_, h, w, c) = images.dim();
     let d = prog.input;
     if [h, w, c] != [d.height, d.width, d.channels].map(|v| v as usize) {

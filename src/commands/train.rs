@@ -105,23 +105,7 @@ fn check_data(model: &Model, split: &Split, what: &str) -> Result<(), CliError> 
         });
     }
     let classes = out.channels();
-    if let Some((index, bad)) = split
-        .labels
-        .iter()
-        .enumerate()
-        .find(|(_, &l)| usize::from(l) >= classes)
-    {
-        return Err(IoError::new(
-            ErrorKind::BadValue,
-            format!(
-                "{what} label {index} is {bad}, but model `{}` has {classes} classes",
-                model.name
-            ),
-        )
-        .at(&split.labels_path)
-        .with_help(format!("labels must lie in 0..{classes}"))
-        .into());
-    }
+    split.check_labels(classes, what, &format!("model `{}`", model.name))?;
     Ok(())
 }
 
@@ -247,14 +231,7 @@ pub fn train(opts: &TrainOptions, common: &Common) -> Result<f64, CliError> {
             "raise it with `--memory-budget`, or lower `--batch-size`",
         )
     })?;
-    memory::check_model(
-        &graph.model,
-        Usage::Inference {
-            batch: EVAL_BATCH.min(n_test),
-            samples: n_test,
-            keep_layers: false,
-        },
-    )?;
+    check_eval_memory(&graph.model, n_test)?;
     let mut net = Network::new(
         cpu(opts.threads)?,
         &graph.model,
@@ -391,6 +368,19 @@ pub fn train(opts: &TrainOptions, common: &Common) -> Result<f64, CliError> {
 /// Samples per batch when measuring accuracy.
 const EVAL_BATCH: usize = 1000;
 
+/// Refuses, before anything is allocated, an evaluation of `n_test` images that needs more
+/// than the memory budget.
+fn check_eval_memory(model: &crate::ir::Model, n_test: usize) -> Result<(), CliError> {
+    memory::check_model(
+        model,
+        Usage::Inference {
+            batch: EVAL_BATCH.min(n_test),
+            samples: n_test,
+            keep_layers: false,
+        },
+    )
+}
+
 /// Writes the trained weights as the weights of the model as written.
 fn save(original: &Model, executed: &Model, trained: &Params, path: &Path) -> Result<(), CliError> {
     let params = unfold(original, executed, trained);
@@ -434,14 +424,7 @@ pub fn eval(opts: &EvalOptions, common: &Common) -> Result<f64, CliError> {
     )?;
     check_data(&graph.model, &data.test, "test")?;
     let n_test = data.test.images.dim().0;
-    memory::check_model(
-        &graph.model,
-        Usage::Inference {
-            batch: EVAL_BATCH.min(n_test),
-            samples: n_test,
-            keep_layers: false,
-        },
-    )?;
+    check_eval_memory(&graph.model, n_test)?;
     let mut net = Network::new(
         cpu(opts.threads)?,
         &graph.model,

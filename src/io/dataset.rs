@@ -65,6 +65,27 @@ pub struct Split {
     pub labels_path: PathBuf,
 }
 
+impl Split {
+    /// Refuses the first label that is not one of `classes` classes, naming the labels file:
+    /// `{what} label 7 is 12, but {owner} has 10 classes`.
+    pub fn check_labels(&self, classes: usize, what: &str, owner: &str) -> Result<(), IoError> {
+        let Some((index, bad)) = self
+            .labels
+            .iter()
+            .enumerate()
+            .find(|(_, &l)| usize::from(l) >= classes)
+        else {
+            return Ok(());
+        };
+        Err(IoError::new(
+            ErrorKind::BadValue,
+            format!("{what} label {index} is {bad}, but {owner} has {classes} classes"),
+        )
+        .at(&self.labels_path)
+        .with_help(format!("labels must lie in 0..{classes}")))
+    }
+}
+
 /// Both splits of a dataset.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Dataset {
