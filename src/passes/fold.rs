@@ -6,6 +6,30 @@ use crate::quant::bn::{self, BatchNorm as BnVars};
 use crate::quant::QuantizerKind;
 use ndarray::Ix1;
 
+/// The channels whose gamma is `bad`, counted and described (`2 of 8 gammas are ≤ 0
+/// (channels 1, 5)`), or `None` when there are none.
+fn non_positive_gammas(
+    gamma: ndarray::ArrayView1<f32>,
+    bad: impl Fn(f32) -> bool,
+) -> Option<(usize, String)> {
+    let channels: Vec<usize> = gamma
+        .iter()
+        .enumerate()
+        .filter(|(_, &v)| bad(v))
+        .map(|(c, _)| c)
+        .collect();
+    (!channels.is_empty()).then(|| {
+        let detail = format!(
+            "{} of {} gammas are ≤ 0 (channel{} {})",
+            channels.len(),
+            gamma.len(),
+            if channels.len() == 1 { "" } else { "s" },
+            channel_list(&channels)
+        );
+        (channels.len(), detail)
+    })
+}
+
 /// Channels listed compactly: `1, 5` or `0, 1, 2, … (16 in all)`.
 fn channel_list(channels: &[usize]) -> String {
     let shown: Vec<String> = channels.iter().take(6).map(|c| c.to_string()).collect();
@@ -41,24 +65,12 @@ pub(super) fn invert_bn_pool(g: &mut Graph, diags: &mut Vec<PassError>) {
         }
         if matches!(pool.op, Op::MaxPool(_)) {
             if let Some(gamma) = gamma_of(g, &bn.name) {
-                let bad: Vec<usize> = gamma
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, &v)| v <= 0.0)
-                    .map(|(c, _)| c)
-                    .collect();
-                if !bad.is_empty() {
+                if let Some((count, detail)) = non_positive_gammas(gamma, |v| v <= 0.0) {
                     diags.push(PassError::NegativeGammas {
                         bn: bn.name.clone(),
-                        count: bad.len(),
+                        count,
                         span: bn.span,
-                        detail: format!(
-                            "{} of {} gammas are ≤ 0 (channel{} {})",
-                            bad.len(),
-                            gamma.len(),
-                            if bad.len() == 1 { "" } else { "s" },
-                            channel_list(&bad)
-                        ),
+                        detail,
                         pool: pool.span,
                         pool_note: "this max pooling would have to move after the batch norm".to_string(),
                         help: Some(format!(
@@ -222,24 +234,12 @@ fn keep_in_thresholds(
 ) {
     let (layer, bn) = (&g.model.layers[i], &g.model.layers[i + 1]);
     if let Some(gamma) = gamma_of(g, &bn.name) {
-        let bad: Vec<usize> = gamma
-            .iter()
-            .enumerate()
-            .filter(|(_, &v)| v <= 0.0 || !v.is_finite())
-            .map(|(c, _)| c)
-            .collect();
-        if !bad.is_empty() {
+        if let Some((count, detail)) = non_positive_gammas(gamma, |v| v <= 0.0 || !v.is_finite()) {
             diags.push(PassError::NegativeGammas {
                 bn: bn.name.clone(),
-                count: bad.len(),
+                count,
                 span: bn.span,
-                detail: format!(
-                    "{} of {} gammas are ≤ 0 (channel{} {})",
-                    bad.len(),
-                    gamma.len(),
-                    if bad.len() == 1 { "" } else { "s" },
-                    channel_list(&bad)
-                ),
+                detail,
                 pool: layer.span,
                 pool_note: "per-tensor quantized layer".to_string(),
                 help: Some(format!(
