@@ -111,6 +111,28 @@ fn tiny_dataset(dir: &std::path::Path) {
 
 const TINY: &str = "model tiny {\n input([8, 8, 1], scale: 255)\n quantize(weights: 4, activations: 2, input_weights: 8)\n conv2d(4, 3)\n max_pool(2)\n batch_norm(gamma_min: 0.01)\n relu()\n dropout(0.25)\n flatten()\n dense(2)\n softmax()\n}\n";
 
+/// Trains the model file `q` on the tiny dataset of `dir` (batches of 32, lr 0.01) into
+/// `dir/out` with the `extra` arguments; panics unless it succeeds; returns its stdout.
+fn train_tiny(dir: &std::path::Path, q: &std::path::Path, out: &str, extra: &[&str]) -> String {
+    let o = dir.join(out);
+    let mut args = vec![
+        "train",
+        q.to_str().unwrap(),
+        "--data",
+        dir.to_str().unwrap(),
+        "-o",
+        o.to_str().unwrap(),
+        "--batch-size",
+        "32",
+        "--lr",
+        "0.01",
+    ];
+    args.extend_from_slice(extra);
+    let r = qnnc(&args);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    String::from_utf8(r.stdout).unwrap()
+}
+
 #[test]
 fn training_is_deterministic_and_learns() {
     let dir = tempfile::tempdir().unwrap();
@@ -118,29 +140,9 @@ fn training_is_deterministic_and_learns() {
     let q = dir.path().join("tiny.q");
     std::fs::write(&q, TINY).unwrap();
     let run = |out: &str, seed: &str, threads: &str, extra: &[&str]| -> String {
-        let o = dir.path().join(out);
-        let mut args = vec![
-            "train",
-            q.to_str().unwrap(),
-            "--data",
-            dir.path().to_str().unwrap(),
-            "-o",
-            o.to_str().unwrap(),
-            "--epochs",
-            "3",
-            "--batch-size",
-            "32",
-            "--seed",
-            seed,
-            "--threads",
-            threads,
-            "--lr",
-            "0.01",
-        ];
+        let mut args = vec!["--epochs", "3", "--seed", seed, "--threads", threads];
         args.extend_from_slice(extra);
-        let r = qnnc(&args);
-        assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
-        String::from_utf8(r.stdout).unwrap()
+        train_tiny(dir.path(), &q, out, &args)
     };
     let report = run("a.npz", "7", "2", &[]);
     run("b.npz", "7", "2", &[]);
@@ -212,26 +214,15 @@ fn training_without_folding_keeps_the_batch_norms() {
         std::fs::create_dir(&d).unwrap();
         let w = dir.path().join(format!("{sub}.npz"));
         let mut args = vec![
-            "train",
-            q.to_str().unwrap(),
-            "--data",
-            dir.path().to_str().unwrap(),
-            "-o",
-            w.to_str().unwrap(),
             "--epochs",
             "2",
-            "--batch-size",
-            "32",
-            "--lr",
-            "0.01",
             "--dump-after",
             "quantize_layers",
             "--dump-dir",
             d.to_str().unwrap(),
         ];
         args.extend(flag);
-        let o = qnnc(&args);
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        train_tiny(dir.path(), &q, &format!("{sub}.npz"), &args);
         let files: Vec<_> = std::fs::read_dir(&d).unwrap().collect();
         assert_eq!(files.len(), 1, "one dump in {}", d.display());
         let program = dir.path().join(format!("{sub}.nsoc"));
