@@ -359,6 +359,149 @@ fn quantizer_stats() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// TF's reduction order on varied shapes (`tests/data/reduce`, see `make_reduce_refs.py`)
+
+/// `(bitwidth, threshold)` of the Std quantizers in `reduce/reduce_refs.npz`.
+const REDUCE_QUANT: [(u32, f64, &str); 3] =
+    [(4, 1.5, "b4_t1.5"), (2, 3.0, "b2_t3"), (8, 2.0, "b8_t2")];
+
+/// The value generator of `make_reduce_refs.py` (splitmix64 of the index).
+fn generated(n: usize, seed: u64) -> Vec<f32> {
+    (0..n as u64)
+        .map(|i| {
+            let mut h = i.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(seed);
+            h ^= h >> 30;
+            h = h.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            h ^= h >> 27;
+            h = h.wrapping_mul(0x94D0_49BB_1331_11EB);
+            h ^= h >> 31;
+            let (mant, exp) = (h & 0x7F_FFFF, 121 + (h >> 23) % 13);
+            let sign = u64::from((h >> 40) % 4 == 0);
+            f32::from_bits(((sign << 31) | (exp << 23) | mant) as u32)
+        })
+        .collect()
+}
+
+/// The number of stored tensors `m{k}__x` of `reduce/reduce_refs.npz` (the last one is the
+/// `s1_case_0048` kernel).
+fn stored_reduce_tensors(z: &mut Npz) -> usize {
+    let names = z.names();
+    let has = |key: String| {
+        names
+            .iter()
+            .any(|n| *n == key || *n == format!("{key}.npy"))
+    };
+    (0..).take_while(|k| has(format!("m{k}__x"))).count()
+}
+
+/// `mean(w)` or `std(w)` through a `linear` formula quantizer's scale factor.
+fn formula_reduction(f: ScaleFn, w: &ArrayD<f32>, per_axis: bool) -> ArrayD<f32> {
+    let q = LinearQuantizer::new(4, call(f, ScaleExpr::W), per_axis);
+    sf_array(&q.scale_factor(w.view()))
+}
+
+/// Reshapes a per-tensor result to the reference's `(1,)`.
+fn as_vec1(a: ArrayD<f32>) -> ArrayD<f32> {
+    a.into_shape_with_order(IxDyn(&[1])).expect("a scalar")
+}
+
+#[test]
+fn std_scale_factors_match_tf_on_varied_shapes() {
+    // Every tensor here has fewer than 108 388 values, so TF's pool size does not matter.
+    let mut z = npz("reduce/reduce_refs.npz");
+    let count = stored_reduce_tensors(&mut z);
+    assert!(count >= 38, "only {count} stored tensors");
+    let mut failures = Vec::new();
+    let mut cases = 0;
+    for k in 0..count {
+        let w = z.f32(&format!("m{k}__x"));
+        let mut compare = |z: &mut Npz, key: String, got: ArrayD<f32>| {
+            cases += 1;
+            if let Some(d) = bit_diff(&got, &z.f32(&key)) {
+                failures.push(format!("{key} {:?}: {d}", w.shape()));
+            }
+        };
+        for (bits, t, tag) in REDUCE_QUANT {
+            let sf = StdQuantizer::new(bits, t).scale_factor(w.view());
+            compare(
+                &mut z,
+                format!("m{k}__sf_tensor__{tag}"),
+                as_vec1(sf_array(&sf)),
+            );
+            if w.ndim() > 1 {
+                let sf = StdQuantizer::per_axis(bits, t).scale_factor(w.view());
+                compare(&mut z, format!("m{k}__sf_axis__{tag}"), sf_array(&sf));
+            }
+        }
+        for (f, name) in [(ScaleFn::Mean, "mean"), (ScaleFn::Std, "std")] {
+            let flat = as_vec1(formula_reduction(f, &w, false));
+            compare(&mut z, format!("m{k}__f{name}"), flat);
+            if w.ndim() > 1 {
+                compare(
+                    &mut z,
+                    format!("m{k}__{name}"),
+                    formula_reduction(f, &w, true),
+                );
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {cases} differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn s1_case_0048_kernel_std_per_axis_is_exact() {
+    // The (7, 7, 3, 12) kernel whose StdPerAxisQuantizer(4, 1.5) factors once differed by an
+    // ulp in channels 3 and 4 (147 rows: the 3 rows past the unrolled loop are added after
+    // Eigen combines its four accumulators).
+    let mut z = npz("reduce/reduce_refs.npz");
+    let k = stored_reduce_tensors(&mut z) - 1;
+    let w = z.f32(&format!("m{k}__x"));
+    assert_eq!(w.shape(), &[7, 7, 3, 12]);
+    let sf = StdQuantizer::per_axis(4, 1.5).scale_factor(w.view());
+    assert_bits_eq(
+        &sf_array(&sf),
+        &z.f32(&format!("m{k}__sf_axis__b4_t1.5")),
+        "s1_case_0048 sf",
+    );
+}
+
+#[test]
+fn large_per_axis_std_matches_tf() {
+    // 3×3×256×256 and 3×3×512×256 kernels: per-axis reductions never depend on TF's threads.
+    let mut z = npz("reduce/reduce_refs.npz");
+    let mut checked = 0;
+    for k in 0.. {
+        let Ok(shape) =
+            z.0.by_name::<ndarray::OwnedRepr<i64>, IxDyn>(&format!("g{k}__shape"))
+        else {
+            break;
+        };
+        if shape.len() < 2 {
+            continue;
+        }
+        let shape: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
+        let seed = z.get::<i64>(&format!("g{k}__seed"))[[0]] as u64;
+        let w = ArrayD::from_shape_vec(IxDyn(&shape), generated(shape.iter().product(), seed))
+            .expect("generated values fill the shape");
+        for (f, name) in [(ScaleFn::Mean, "mean"), (ScaleFn::Std, "std")] {
+            let got = formula_reduction(f, &w, true);
+            assert_bits_eq(
+                &got,
+                &z.f32(&format!("g{k}__{name}")),
+                &format!("g{k} {name}"),
+            );
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 2);
+}
+
+// ---------------------------------------------------------------------------------------------
 // worked examples (spec §11)
 
 #[test]

@@ -1,34 +1,73 @@
 //! Reductions (and the gradients of the reducing ops) in TensorFlow's f32 evaluation order.
 //!
-//! f32 addition is not associative, so `reduce_sum`, `reduce_mean` and `reduce_std` of TF 2.x
-//! (CPU, Eigen, AVX build: 8-lane packets) depend on Eigen's summation order. This module
-//! reproduces that order, which makes the `std`/`std_per_axis` scale factors of the reference
-//! data bit-exact (checked on every case of `tests/data/quantizers.npz`):
+//! f32 addition is not associative, so the results of `reduce_sum`, `reduce_mean` and
+//! `reduce_std` depend on the order in which TF's CPU kernels add. This module reproduces that
+//! order exactly for TF 2.19 (CPU, Eigen, AVX/AVX2 build: 8-lane `Packet8f`; an AVX-512 build
+//! would use 16 lanes), which makes the `std`/`std_per_axis` scale factors bit-exact.
+//! Established by reading the `Sum`/`Mean` kernels (`reduction_ops_common.h`,
+//! `reduction_ops.h`) and Eigen's `TensorReduction.h`/`TensorExecutor.h`/`TensorCostModel.h` as
+//! shipped in the TF wheel, and checked bit for bit against TF 2.19.1: sum, mean and std of
+//! 3 744 `rows × cols` matrices (rows 1..3000, cols 1..80, three value distributions) and of
+//! 171 flat tensors (1 to 400 001 values), plus flat sums up to 1.2 M values with pools of 1 to
+//! 16 threads, all without a single differing bit. `tests/data/reduce/make_reduce_refs.py`
+//! keeps a compact sample (`reduce_refs.npz`), checked by this module's tests and by
+//! `tests/quant.rs`.
 //!
-//! * TF first collapses the reduced shape (`ReductionHelper::Simplify`): reducing every axis is a
-//!   flat reduction of `len` values; reducing every axis but the last is a `rows × cols`
-//!   row-major matrix reduced along its rows, which becomes a flat reduction when `cols == 1`
-//!   and no reduction at all (a copy) when `rows == 1`. [`Layout`] is that collapsed view.
-//! * A flat sum (`FullReducer`, one shard below ~258k values) is a tree: ranges longer than
-//!   `8 · 1024` values are split at a packet-aligned midpoint, `0 + left`, then `+ right`. A
-//!   leaf keeps 4 packet accumulators when it holds at least 4 packets (combined `p0 += p1`,
-//!   `p0 += p2`, `p0 += p3`), adds the remaining whole packets to `p0`, sums the tail in a scalar
-//!   started at 0, and returns `tail + predux(p0)` where `predux` adds lanes `i` and `i + 4`,
-//!   then lanes 0+2 and 1+3, then those two.
-//! * A row reduction (`InnerMostDimPreserver`) computes the columns in blocks of 8 (only while a
-//!   whole block fits): with at least 16 rows, rows go round-robin into 4 packet accumulators
-//!   (the rows past the last multiple of 4 into the first), combined `a0 += a1`, `+= a2`,
-//!   `+= a3`; with fewer rows, one accumulator in row order. Columns past the last whole block
-//!   are summed in row order from 0.
-//! * A mean is that sum divided by `f32(rows)`; a population std is
-//!   `sqrt(mean((x − mean(x))²))` with both means as above.
-//! * Maxima and minima do not depend on the order.
+//! **The ops.** `tf.math.reduce_mean` is the `Mean` kernel, `sum(x) / T(in.size() / out.size())`
+//! (a true division by the f32 count of reduced values). `tf.math.reduce_std(x, axis)` is
+//! `sqrt(reduce_variance)`, and `reduce_variance` is `m = reduce_mean(x, axis, keepdims=True)`,
+//! `d = x − m` (broadcast), `square(d)` (`d · d`), `reduce_mean(·, axis)`: two independent
+//! `Mean` reductions in the same order. CNN2SNN's `StdWeightQuantizer` calls
+//! `reduce_std(w)` (every axis) and `StdPerAxisQuantizer` `reduce_std(w, tf.range(rank − 1))`.
 //!
-//! TF runs a flat sum of more than about 258k values on several threads, which changes the
-//! order with the core count of the machine; the single-shard order is used for every size.
+//! **The shape.** TF first simplifies the reduction (`ReductionHelper::Simplify`: size-1
+//! axes dropped, adjacent axes of the same kind merged). Reducing every axis is a flat
+//! reduction of `len` values; reducing every axis but the last is a row-major `rows × cols`
+//! matrix reduced along axis 0, which becomes a flat reduction when `cols == 1` and a copy (no
+//! arithmetic) when `rows == 1`. [`Layout`] is that collapsed view.
+//!
+//! **Axis 0 of a `rows × cols` matrix** (`out = in.reduce({0})`, Eigen's
+//! `InnerMostDimPreserver`). The executor evaluates the output in 8-column packets while a
+//! whole packet fits (columns `0 .. cols / 8 · 8`, whatever the thread split, since Eigen aligns
+//! its blocks to packets) and the rest column by column:
+//! * packet columns, `rows ≥ 16`: four packet accumulators from 0; rows `4k, 4k+1, 4k+2, 4k+3`
+//!   (for `4k + 3 < rows / 4 · 4`) go to accumulators 0, 1, 2, 3; then `a0 += a1`, `a0 += a2`,
+//!   `a0 += a3`; *then* the last `rows mod 4` rows are added to `a0` in row order;
+//! * packet columns, `rows < 16`: one accumulator from 0, rows in order;
+//! * the last `cols mod 8` columns: a scalar from 0, rows in order.
+//!
+//! Each output column is computed by one thread, so this does not depend on the thread count.
+//!
+//! **Flat reduction of `n` values** (`FullReducer<ThreadPoolDevice>`). Eigen's cost model picks
+//! a shard count `k = min(P, max(1, ⌊(1.9375 · n − 10⁵) / 10⁵ + 0.9⌋))` (f64; 1.9375 cycles per
+//! value = 4 bytes loaded at 11/64 cycle + the reducer's default functor cost 10 over 8 lanes),
+//! where `P` is the size of TF's intra-op thread pool. So `n < 108 388` is always one shard,
+//! `k = 2` from 108 388, 3 from 160 000, 4 from 211 613, … With `k > 1`: `b = n / k`, `k`
+//! shards `[i·b, (i+1)·b)` plus, if `k · b < n`, a final shard over the rest; the result is
+//! `((final + s0) + s1) + …` (`final` = 0 without a rest). Each shard (or the whole range when
+//! `k = 1`) is Eigen's tree, `tree(first, m)`:
+//! * `m > 8 · 1024`: split at `s = 8 · ⌈(first + ⌈m / 2⌉) / 8⌉` (packet-aligned in absolute
+//!   index), `l = min(s − first, m)`; result `(0 + tree(first, l)) + tree(s, m − l)` (the
+//!   right part only when `l < m`);
+//! * otherwise a leaf: with `m ≥ 32`, four packet accumulators from 0 over the first
+//!   `m / 32 · 32` values (packet `4j + q` into accumulator `q`), combined `p0 += p1`,
+//!   `p0 += p2`, `p0 += p3`; then the remaining whole packets into `p0`; the last `m mod 8`
+//!   values in a scalar from 0; result `tail + predux(p0)`, where `predux` adds lanes `i` and
+//!   `i + 4` (h0..h3) and returns `(h0 + h2) + (h1 + h3)`.
+//!
+//! In TF, `P` is `TF_NUM_INTRAOP_THREADS` when set, otherwise the number of CPUs the process may
+//! run on: for a per-tensor `std`/`mean` of 108 388 values or more, CNN2SNN's result (and so a
+//! scale factor, possibly by an ulp) depends on the machine. qnnc's output must not, so
+//! [`tf_pool_threads`] is 1 unless `QNNC_TF_THREADS=N` asks to reproduce a TF pool of `N`
+//! threads. Per-axis reductions (every Conv/Dense kernel with more than one filter) and flat
+//! reductions of fewer values never depend on it.
+//!
+//! Maxima and minima do not depend on the order.
 //!
 //! Values are read through closures `x(i, col)` (flat index, column), so that callers can fuse
 //! elementwise work into a reduction without temporaries.
+
+use std::sync::OnceLock;
 
 /// Lanes of an Eigen AVX float packet.
 pub(crate) const PACKET: usize = 8;
@@ -70,22 +109,95 @@ impl Layout {
 
 /// `reduce_sum` in TF's order; one value per column.
 pub(crate) fn sum<F: Fn(usize, usize) -> f32>(layout: Layout, x: &F) -> Vec<f32> {
+    sum_in_pool(layout, x, tf_pool_threads())
+}
+
+/// `reduce_sum` in TF's order for an intra-op pool of `pool` threads.
+pub(crate) fn sum_in_pool<F: Fn(usize, usize) -> f32>(
+    layout: Layout,
+    x: &F,
+    pool: usize,
+) -> Vec<f32> {
     if layout.is_identity() {
         return (0..layout.cols).map(|c| x(c, c)).collect();
     }
     if layout.cols == 1 {
-        return vec![tree_sum(0, layout.rows, x)];
+        return vec![full_sum(layout.rows, x, pool)];
     }
     sum_rows(layout, x)
 }
 
 /// `reduce_mean` in TF's order: the sum divided by `f32(rows)`.
 pub(crate) fn mean<F: Fn(usize, usize) -> f32>(layout: Layout, x: &F) -> Vec<f32> {
+    mean_in_pool(layout, x, tf_pool_threads())
+}
+
+/// `reduce_mean` in TF's order for an intra-op pool of `pool` threads.
+pub(crate) fn mean_in_pool<F: Fn(usize, usize) -> f32>(
+    layout: Layout,
+    x: &F,
+    pool: usize,
+) -> Vec<f32> {
     if layout.is_identity() {
-        return sum(layout, x);
+        return sum_in_pool(layout, x, pool);
     }
     let n = layout.rows as f32;
-    sum(layout, x).into_iter().map(|s| s / n).collect()
+    sum_in_pool(layout, x, pool)
+        .into_iter()
+        .map(|s| s / n)
+        .collect()
+}
+
+/// The size of the TF intra-op thread pool whose flat sums qnnc reproduces: `QNNC_TF_THREADS`
+/// if it holds a positive integer, else 1. Read once.
+///
+/// TF shards a flat sum of 108,388 values or more across its pool, whose size is the machine's
+/// core count, so the same `std`/`mean` quantizer on a large per-tensor kernel can differ by an
+/// ulp between machines. qnnc's outputs must not depend on the machine it runs on, so by
+/// default it follows a one-thread TF; `QNNC_TF_THREADS=N` reproduces a cnn2snn run on `N`
+/// cores (`docs/fidelity.md`).
+pub(crate) fn tf_pool_threads() -> usize {
+    static POOL: OnceLock<usize> = OnceLock::new();
+    *POOL.get_or_init(|| {
+        std::env::var("QNNC_TF_THREADS")
+            .ok()
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .filter(|&n| n > 0)
+            .unwrap_or(1)
+    })
+}
+
+/// The number of shards Eigen's `FullReducer<ThreadPoolDevice>` cuts a flat sum of `n` floats
+/// into (`TensorCostModel::numThreads`, in the same f64 arithmetic), for a pool of `pool`.
+pub(crate) fn full_sum_shards(n: usize, pool: usize) -> usize {
+    // Cost per value: 4 bytes loaded at 11/64 cycle per byte, plus the reducer's functor cost
+    // (Eigen's default of 10, `SumReducer` has no `functor_traits`) over 8 lanes.
+    const LOAD_CYCLES: f64 = 1.0 / 64.0 * 11.0;
+    let per_value = LOAD_CYCLES * 4.0 + LOAD_CYCLES * 0.0 + 1.0 * (10.0 / PACKET as f64);
+    let cost = n as f64 * per_value;
+    let threads = (cost - 100_000.0) / 100_000.0 + 0.9;
+    let threads = threads.min(i32::MAX as f64) as i32;
+    pool.min(threads.max(1) as usize).max(1)
+}
+
+/// Eigen's flat sum of `n` values: sharded by the cost model, each shard a tree.
+fn full_sum<F: Fn(usize, usize) -> f32>(n: usize, x: &F, pool: usize) -> f32 {
+    let shards = full_sum_shards(n, pool);
+    if shards == 1 {
+        return tree_sum(0, n, x);
+    }
+    let block = n / shards;
+    let blocks = n / block;
+    let done = blocks * block;
+    let mut acc = if done < n {
+        tree_sum(done, n - done, x)
+    } else {
+        0.0
+    };
+    for b in 0..blocks {
+        acc += tree_sum(b * block, block, x);
+    }
+    acc
 }
 
 /// `reduce_max`; one value per column (`-inf` for an empty reduction).
@@ -191,7 +303,7 @@ fn predux(p: [f32; PACKET]) -> f32 {
 }
 
 /// Sum along the rows of a `rows × cols` matrix (`rows > 1`, `cols > 1`) in Eigen's
-/// `InnerMostDimPreserver` order for whole 8-column blocks and row order for the rest.
+/// `InnerMostDimPreserver` order for whole 8-column packets and row order for the rest.
 fn sum_rows<F: Fn(usize, usize) -> f32>(layout: Layout, x: &F) -> Vec<f32> {
     let Layout { rows, cols } = layout;
     let mut out = vec![0.0f32; cols];
@@ -204,6 +316,7 @@ fn sum_rows<F: Fn(usize, usize) -> f32>(layout: Layout, x: &F) -> Vec<f32> {
             }
         };
         let mut a0 = [0.0f32; PACKET];
+        let mut next = 0;
         if rows >= 16 {
             let mut a1 = [0.0f32; PACKET];
             let mut a2 = [0.0f32; PACKET];
@@ -215,18 +328,16 @@ fn sum_rows<F: Fn(usize, usize) -> f32>(layout: Layout, x: &F) -> Vec<f32> {
                 row(r + 2, &mut a2);
                 row(r + 3, &mut a3);
             }
-            for r in end4..rows {
-                row(r, &mut a0);
-            }
             for p in [a1, a2, a3] {
                 for (a, b) in a0.iter_mut().zip(p) {
                     *a += b;
                 }
             }
-        } else {
-            for r in 0..rows {
-                row(r, &mut a0);
-            }
+            next = end4;
+        }
+        // The rows past the unrolled part go in after the accumulators are combined.
+        for r in next..rows {
+            row(r, &mut a0);
         }
         out[c0..c0 + PACKET].copy_from_slice(&a0);
     }
@@ -251,12 +362,24 @@ pub(crate) struct StdParts {
 
 /// `tf.math.reduce_std` in TF's order (population std).
 pub(crate) fn std<F: Fn(usize, usize) -> f32>(layout: Layout, x: &F) -> StdParts {
-    let mean_ = mean(layout, x);
+    std_in_pool(layout, x, tf_pool_threads())
+}
+
+/// `tf.math.reduce_std` in TF's order for an intra-op pool of `pool` threads.
+pub(crate) fn std_in_pool<F: Fn(usize, usize) -> f32>(
+    layout: Layout,
+    x: &F,
+    pool: usize,
+) -> StdParts {
+    let mean_ = mean_in_pool(layout, x, pool);
     let squared = |i: usize, c: usize| {
         let d = x(i, c) - mean_[c];
         d * d
     };
-    let sigma = mean(layout, &squared).into_iter().map(f32::sqrt).collect();
+    let sigma = mean_in_pool(layout, &squared, pool)
+        .into_iter()
+        .map(f32::sqrt)
+        .collect();
     StdParts { mean: mean_, sigma }
 }
 
@@ -395,6 +518,56 @@ mod tests {
     }
 
     #[test]
+    fn tail_rows_come_after_the_accumulators_are_combined() {
+        // 17 rows: a0 = 1e8 (row 0), a1 = 1 (row 1), the 17th row is −1e8. Eigen combines
+        // first, (1e8 + 1) − 1e8 = 0; adding the 17th row to a0 first would give 1.
+        let (rows, cols) = (17, 8);
+        let v: Vec<f32> = (0..rows * cols)
+            .map(|i| match i / cols {
+                0 => 1e8,
+                1 => 1.0,
+                16 => -1e8,
+                _ => 0.0,
+            })
+            .collect();
+        let got = sum(Layout { rows, cols }, &|i, _| v[i]);
+        assert_eq!(got, vec![0.0; cols]);
+    }
+
+    #[test]
+    fn shard_counts_follow_eigens_cost_model() {
+        let cases = [
+            (0, 16, 1),
+            (108_387, 16, 1),
+            (108_388, 16, 2),
+            (108_388, 1, 1),
+            (159_999, 16, 2),
+            (160_000, 16, 3),
+            (211_612, 16, 3),
+            (211_613, 16, 4),
+            (263_226, 16, 5),
+            (589_824, 16, 11),
+            (589_824, 4, 4),
+            (1_000_000, 16, 16),
+            (1_000_000, 0, 1),
+        ];
+        for (n, pool, want) in cases {
+            assert_eq!(full_sum_shards(n, pool), want, "n {n} pool {pool}");
+        }
+        assert!(tf_pool_threads() >= 1);
+    }
+
+    #[test]
+    fn sharded_sums_cover_every_value() {
+        let n = 500_003;
+        let v: Vec<f32> = (0..n).map(|i| (i % 3) as f32).collect();
+        for pool in [1, 2, 3, 7, 16] {
+            let s = sum_in_pool(Layout::all(n), &|i, _| v[i], pool);
+            assert_eq!(s[0] as f64, naive(&v), "pool {pool}");
+        }
+    }
+
+    #[test]
     fn leaf_order_differs_from_sequential_order() {
         // 1 + 32 tiny values: the sequential sum loses them, the packet accumulators do not.
         let mut v = [1e-8f32; 33];
@@ -403,5 +576,175 @@ mod tests {
         let tf = sum(Layout::all(v.len()), &|i, _| v[i])[0];
         assert_eq!(seq, 1.0);
         assert!(tf > 1.0, "tf-order sum {tf} should keep the small terms");
+    }
+}
+
+/// Bit-exactness against TF 2.19.1 (`tests/data/reduce/reduce_refs.npz`, made by
+/// `make_reduce_refs.py`), including the flat sums TF shards over pools of 1 to 16 threads.
+#[cfg(test)]
+mod tf_refs {
+    use super::*;
+    use ndarray::{ArrayD, IxDyn};
+    use ndarray_npy::NpzReader;
+    use std::fs::File;
+
+    struct Refs(NpzReader<File>);
+
+    impl Refs {
+        fn open() -> Refs {
+            let path = concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/data/reduce/reduce_refs.npz"
+            );
+            let file = File::open(path).unwrap_or_else(|e| panic!("open {path}: {e}"));
+            Refs(NpzReader::new(file).expect("a valid npz"))
+        }
+
+        fn f32(&mut self, key: &str) -> ArrayD<f32> {
+            self.0
+                .by_name::<ndarray::OwnedRepr<f32>, IxDyn>(key)
+                .unwrap_or_else(|e| panic!("{key}: {e}"))
+        }
+
+        fn i64(&mut self, key: &str) -> Vec<i64> {
+            self.0
+                .by_name::<ndarray::OwnedRepr<i64>, IxDyn>(key)
+                .unwrap_or_else(|e| panic!("{key}: {e}"))
+                .into_iter()
+                .collect()
+        }
+
+        fn has(&mut self, key: &str) -> bool {
+            self.0
+                .names()
+                .expect("npz names")
+                .iter()
+                .any(|n| n == key || n.strip_suffix(".npy") == Some(key))
+        }
+
+        fn count(&mut self, prefix: &str, suffix: &str) -> usize {
+            (0..)
+                .take_while(|k| self.has(&format!("{prefix}{k}{suffix}")))
+                .count()
+        }
+    }
+
+    /// The generator of `make_reduce_refs.py` (`generated`): splitmix64 of the index.
+    fn generated(n: usize, seed: u64) -> Vec<f32> {
+        (0..n as u64)
+            .map(|i| {
+                let mut h = i.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(seed);
+                h ^= h >> 30;
+                h = h.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                h ^= h >> 27;
+                h = h.wrapping_mul(0x94D0_49BB_1331_11EB);
+                h ^= h >> 31;
+                let mant = h & 0x7F_FFFF;
+                let exp = 121 + (h >> 23) % 13;
+                let sign = u64::from((h >> 40) % 4 == 0);
+                f32::from_bits(((sign << 31) | (exp << 23) | mant) as u32)
+            })
+            .collect()
+    }
+
+    fn bits_differ(got: &[f32], want: &ArrayD<f32>) -> Vec<usize> {
+        let want: Vec<f32> = want.iter().copied().collect();
+        assert_eq!(got.len(), want.len(), "result length");
+        (0..got.len())
+            .filter(|&i| got[i].to_bits() != want[i].to_bits())
+            .collect()
+    }
+
+    /// Checks sum, mean and std of `x` in `layout` against `{key}__{prefix}{sum,mean,std}{suffix}`.
+    fn check(
+        z: &mut Refs,
+        x: &[f32],
+        layout: Layout,
+        pool: usize,
+        key: &str,
+        (prefix, suffix): (&str, &str),
+        failures: &mut Vec<String>,
+    ) {
+        let at = |i: usize, _: usize| x[i];
+        let got = [
+            ("sum", sum_in_pool(layout, &at, pool)),
+            ("mean", mean_in_pool(layout, &at, pool)),
+            ("std", std_in_pool(layout, &at, pool).sigma),
+        ];
+        for (what, v) in got {
+            let name = format!("{key}__{prefix}{what}{suffix}");
+            let bad = bits_differ(&v, &z.f32(&name));
+            if !bad.is_empty() {
+                failures.push(format!("{name} (pool {pool}): columns {bad:?}"));
+            }
+        }
+    }
+
+    #[test]
+    fn stored_tensors_match_tf_bit_for_bit() {
+        let mut z = Refs::open();
+        let count = z.count("m", "__x");
+        assert!(count >= 38, "only {count} stored tensors");
+        let mut failures = Vec::new();
+        for k in 0..count {
+            let key = format!("m{k}");
+            let w = z.f32(&format!("{key}__x"));
+            let x: Vec<f32> = w.iter().copied().collect();
+            // Below 108 388 values the pool size never matters.
+            for pool in [1, 2, 16] {
+                if w.ndim() > 1 {
+                    let layout = Layout::per_axis(w.shape());
+                    check(&mut z, &x, layout, pool, &key, ("", ""), &mut failures);
+                }
+                let layout = Layout::all(x.len());
+                check(&mut z, &x, layout, pool, &key, ("f", ""), &mut failures);
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+
+    #[test]
+    fn generated_tensors_match_tf_for_every_pool_size() {
+        let mut z = Refs::open();
+        let pools = z.i64("pools");
+        let count = z.count("g", "__shape");
+        assert!(count >= 9, "only {count} generated tensors");
+        let mut failures = Vec::new();
+        for k in 0..count {
+            let key = format!("g{k}");
+            let shape: Vec<usize> = z
+                .i64(&format!("{key}__shape"))
+                .iter()
+                .map(|&d| d as usize)
+                .collect();
+            let seed = z.i64(&format!("{key}__seed"))[0] as u64;
+            let x = generated(shape.iter().product(), seed);
+            if shape.len() > 1 {
+                let layout = Layout::per_axis(&shape);
+                check(&mut z, &x, layout, 1, &key, ("", ""), &mut failures);
+            }
+            for &pool in &pools {
+                let pool = pool as usize;
+                let suffix = format!("__p{pool}");
+                let layout = Layout::all(x.len());
+                check(
+                    &mut z,
+                    &x,
+                    layout,
+                    pool,
+                    &key,
+                    ("f", &suffix),
+                    &mut failures,
+                );
+                // StdWeightQuantizer(threshold=3, bitwidth=4): clip(7 / (σ · 3), 0, 1000).
+                let sigma = std_in_pool(layout, &|i, _| x[i], pool).sigma[0];
+                let sf = (7.0 / (sigma * 3.0)).clamp(0.0, 1000.0);
+                let name = format!("{key}__sf_tensor__b4_t3{suffix}");
+                if !bits_differ(&[sf], &z.f32(&name)).is_empty() {
+                    failures.push(format!("{name}: {sf:e}"));
+                }
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
     }
 }
