@@ -7,6 +7,7 @@
 
 use crate::backend::nsoc::emit::{emit, Emitted};
 use crate::backend::nsoc::equalize::{equalize, Change};
+use crate::backend::nsoc::sim::activation::step_usable;
 use crate::backend::nsoc::Target;
 use crate::ir::Model;
 use crate::params::Params;
@@ -73,28 +74,29 @@ pub fn compile(
             notes.push(equalization_note(&graph.model, &blocks, &change).into());
         }
     }
-    // The engine's own limits: potentials in a 32-bit accumulator, act_steps of at least 1/16.
+    // The engine's own limits: act_steps of at least 1/16 on every layer (it refuses smaller
+    // ones), and with activation a step its 28-bit register can divide by.
     let program = &emitted.program;
     let mut limits: Vec<crate::Error> = Vec::new();
     for (i, l) in program.layers.iter().enumerate() {
         let layer = &graph.model.layers[blocks[i].neural];
-        let bound = l.potential_bound(program.max_input(i));
-        if bound > i32::MAX as u64 {
+        let small = (0..l.act_steps.len())
+            .find(|&c| l.act_steps[c].is_nan() || l.act_steps[c] < 1.0 / 16.0);
+        if let Some(c) = small {
             limits.push(
-                EmitError::AccumulatorOverflow {
+                EmitError::ActStepTooSmall {
                     layer: layer.name.clone(),
-                    bound,
+                    value: l.act_steps[c],
+                    channel: c,
                     span: layer.span,
                 }
                 .into(),
             );
-        }
-        if l.activation {
-            let small = (0..l.act_steps.len())
-                .find(|&c| l.act_steps[c].is_nan() || l.act_steps[c] < 1.0 / 16.0);
-            if let Some(c) = small {
+        } else if l.activation {
+            let unusable = (0..l.act_steps.len()).find(|&c| !step_usable(l.act_steps[c]));
+            if let Some(c) = unusable {
                 limits.push(
-                    EmitError::ActStepTooSmall {
+                    EmitError::ActStepUnusable {
                         layer: layer.name.clone(),
                         value: l.act_steps[c],
                         channel: c,

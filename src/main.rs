@@ -64,8 +64,10 @@ impl PassArgs {
             no_fold_bn: self.no_fold_bn,
             float: self.float,
             equalize_act_steps: !self.no_act_step_equalization,
-            // Decided by the target when compiling.
-            bn_in_thresholds: false,
+            // Software semantics everywhere (predict, train, check): a batch norm after a
+            // per-tensor quantized layer stays unfolded; `compile` and `check --target akd1000`
+            // decide by their target.
+            bn_in_thresholds: true,
         }
     }
 
@@ -334,6 +336,16 @@ enum Command {
         program: PathBuf,
         #[arg(long, value_enum, default_value_t = commands::inspect::InspectFormat::Text)]
         format: commands::inspect::InspectFormat,
+    },
+    /// Write a program in a form another runtime loads: `--akida OUT.json` for BrainChip's
+    /// akida package (`akida.model_from_json`, or `python -m qnnc_akida build OUT.json` for an
+    /// `.fbz`)
+    Export {
+        /// The `.nsoc` program written by `qnnc compile`.
+        program: PathBuf,
+        /// Where to write the akida 2.19 model JSON.
+        #[arg(long, value_name = "OUT.json")]
+        akida: PathBuf,
     },
     /// The whole flow on the shipped example and MNIST: float training, quantization (4/4/8)
     /// and fine-tuning, compilation for the AKD1000, and the integer program on the test set.
@@ -645,6 +657,7 @@ fn main() -> ExitCode {
             &common,
         ),
         Command::Inspect { program, format } => commands::inspect::run(&program, format),
+        Command::Export { program, akida } => commands::export::run(&program, &akida),
         Command::Demo {
             model,
             data,

@@ -13,6 +13,9 @@ mod cpu_kernels;
 mod demo;
 /// The documents run: every command of `docs/tutorial.md` and the README.
 mod docs;
+/// The simulator against the akida engine at the corners of its arithmetic (saturation,
+/// 32-bit wrapping, 28-bit activation registers).
+mod engine;
 /// The shipped examples: trained weights that compile and run to the accuracy of their header.
 mod examples;
 /// The CPU executor (`qnnc predict`) against Keras + CNN2SNN outputs.

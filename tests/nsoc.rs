@@ -208,7 +208,8 @@ mod oracle {
                             }
                         }
                     }
-                    out[(y * ow + x0) * f_out + f] = sum;
+                    // The engine sums in 32 bits, wrapping.
+                    out[(y * ow + x0) * f_out + f] = wrap(sum);
                 }
             }
         }
@@ -228,9 +229,11 @@ mod oracle {
                 let mut out = vec![0i64; dims.pixels() as usize * f];
                 for p in 0..dims.pixels() as usize {
                     for o in 0..f {
-                        out[p * f + o] = (0..c)
-                            .map(|ch| dw[p * c + ch] * i64::from(layer.weights_pw[ch * f + o]))
-                            .sum();
+                        out[p * f + o] = wrap(
+                            (0..c)
+                                .map(|ch| dw[p * c + ch] * i64::from(layer.weights_pw[ch * f + o]))
+                                .sum(),
+                        );
                     }
                 }
                 (Dims::new(dims.height, dims.width, f as u32), out)
@@ -250,15 +253,20 @@ mod oracle {
                         }
                     }
                 }
-                (Dims::new(1, 1, f as u32), out)
+                // Wrapped to 32 bits, then saturated to 20.
+                (
+                    Dims::new(1, 1, f as u32),
+                    out.into_iter().map(|v| saturate(wrap(v))).collect(),
+                )
             }
         };
         match layer.pooling {
             Pooling::None => (dims, p),
             Pooling::GlobalAverage => {
+                // A running sum over the pixels in row-major order, saturated at every step.
                 let mut out = vec![0i64; f];
                 for (i, v) in p.iter().enumerate() {
-                    out[i % f] += v;
+                    out[i % f] = saturate(out[i % f] + v);
                 }
                 (Dims::new(1, 1, f as u32), out)
             }
@@ -289,9 +297,21 @@ mod oracle {
                         }
                     }
                 }
+                // A 1×1 pool is no pooling; any other saturates to 20 bits.
+                if size != [1, 1] {
+                    out.iter_mut().for_each(|v| *v = saturate(*v));
+                }
                 (Dims::new(oh as u32, ow as u32, f as u32), out)
             }
         }
+    }
+
+    fn wrap(v: i64) -> i64 {
+        i64::from(v as i32)
+    }
+
+    fn saturate(v: i64) -> i64 {
+        v.clamp(-(1 << 19), (1 << 19) - 1)
     }
 
     /// Every layer's output for one image: levels, or potentials for a last layer without
@@ -311,9 +331,16 @@ mod oracle {
                 p.iter()
                     .enumerate()
                     .map(|(i, &v)| {
+                        // The engine: a 32-bit difference, and 28-bit registers for
+                        // d·2^bits and k = floor(16·act_step).
                         let c = i % f;
                         let k = (f64::from(layer.act_steps[c]) * 16.0).floor() as i64;
-                        let num = (v - i64::from(layer.thresholds[c])) * (1 << layer.act_bits);
+                        let k = k & ((1 << 28) - 1);
+                        let d = wrap(v - i64::from(layer.thresholds[c]));
+                        if d <= 0 {
+                            return 0;
+                        }
+                        let num = (d << layer.act_bits) & ((1 << 28) - 1);
                         let q = -((-num).div_euclid(k));
                         q.clamp(0, (1 << layer.act_bits) - 1)
                     })
@@ -507,10 +534,26 @@ fn recipes() -> Vec<Recipe> {
             ],
         ),
         recipe(
+            // 2-bit weights: 196 pixels of at most 9·255 never saturate the sum, so the rows
+            // are summed before the product.
             "summed_wide_rows",
             Dims::new(16, 16, 1),
             vec![
-                LayerSpec::conv("in", InputConvolutional, 8, 3).pooled(Pooling::GlobalAverage),
+                LayerSpec::conv("in", InputConvolutional, 8, 3)
+                    .bits(2, 4)
+                    .pooled(Pooling::GlobalAverage),
+                LayerSpec::dense("fc", 6),
+            ],
+        ),
+        recipe(
+            // 8-bit weights over 144 pixels: the engine's sum saturates, pixel by pixel.
+            "saturating_sums",
+            Dims::new(12, 12, 3),
+            vec![
+                LayerSpec::conv("in", InputConvolutional, 8, 3),
+                LayerSpec::conv("c1", Convolutional, 16, 5)
+                    .bits(8, 4)
+                    .pooled(Pooling::GlobalAverage),
                 LayerSpec::dense("fc", 6),
             ],
         ),
@@ -588,7 +631,11 @@ fn simulator_matches_oracle_on_synthetic_programs() {
             }
             // The synthetic activations are neither all zero nor all saturated.
             let levels = &expected[0][0];
-            assert!(levels.contains(&0) && levels.iter().any(|&v| v > 0));
+            assert!(
+                levels.contains(&0) && levels.iter().any(|&v| v > 0),
+                "{} seed {seed}: {levels:?}",
+                recipe.model_name
+            );
         }
     }
 }
@@ -620,12 +667,14 @@ fn same_geometry_with_stride_two_and_odd_sizes() {
 #[test]
 fn activation_rounding() {
     // k = floor(16·act_step): fractional 16ths truncate.
-    assert_eq!(step_units(1.0 / 16.0), 1);
-    assert_eq!(step_units(14.0), 224);
-    assert_eq!(step_units(13.999999), 223);
-    assert_eq!(step_units(14.03), 224);
-    assert_eq!(step_units(0.1), 1);
-    assert_eq!(step_units(0.13), 2);
+    assert_eq!(step_units(1.0 / 16.0), Some(1));
+    assert_eq!(step_units(14.0), Some(224));
+    assert_eq!(step_units(13.999999), Some(223));
+    assert_eq!(step_units(14.03), Some(224));
+    assert_eq!(step_units(0.1), Some(1));
+    assert_eq!(step_units(0.13), Some(2));
+    assert_eq!(step_units(0.0624), None);
+    assert_eq!(step_units(134_217_728.0), None);
     // ceil division of negative numerators.
     assert_eq!(ceil_div(-7, 2), -3);
     assert_eq!(ceil_div(-8, 2), -4);
@@ -641,7 +690,9 @@ fn activation_rounding() {
     // 13.999999 → k 223: d = 14 gives 224/223 > 1 → 2 (with k = 224 it would be 1).
     assert_eq!(activation_level(14, 0, 13.999999, 4), 2);
     // Saturation and 1-/2-bit levels.
-    assert_eq!(activation_level(i32::MAX, i32::MIN, 1.0, 4), 15);
+    assert_eq!(activation_level(1000, -1000, 1.0, 4), 15);
+    // The engine's difference wraps in 32 bits: i32::MAX − i32::MIN is −1, level 0.
+    assert_eq!(activation_level(i32::MAX, i32::MIN, 1.0, 4), 0);
     assert_eq!(activation_level(1, 0, 100.0, 1), 1);
     assert_eq!(activation_level(0, 0, 100.0, 1), 0);
     assert_eq!(activation_level(300, 0, 16.0, 2), 3);
@@ -996,8 +1047,10 @@ fn validation_catches_broken_invariants() {
     );
 }
 
+/// Potentials beyond the 32-bit range are no longer refused: the engine wraps them (and the
+/// global average pooling saturates its sum), and so does the simulator, as the oracle says.
 #[test]
-fn potential_overflow_is_rejected() {
+fn potential_overflow_wraps_as_the_engine_does() {
     let recipe = Recipe {
         model_name: "overflow".into(),
         input: Dims::new(64, 64, 3),
@@ -1015,11 +1068,22 @@ fn potential_overflow_is_rejected() {
     let last = program.layers.last_mut().unwrap();
     last.weights_bits = 8;
     last.weights.iter_mut().for_each(|w| *w = 127);
-    // 7·7·8 inputs · 15 · 127 · 64·64 pixels ≫ 2^31.
-    assert!(matches!(
-        invalid(&program),
-        ProgramErrorKind::PotentialOverflow { .. }
-    ));
+    // 7·7·8 inputs · 15 · 127 · 64·64 pixels ≫ 2^31: the sum saturates at 2^19 − 1.
+    program.validate().unwrap();
+    let sim = Simulator::new(&program).unwrap();
+    let image = Array4::<u8>::from_elem((1, 64, 64, 3), 255);
+    let out = sim.run(image.view()).unwrap();
+    let expected = oracle::run(&program, image.as_slice().unwrap());
+    assert_eq!(
+        widen(out.potentials().unwrap()),
+        *expected.last().unwrap(),
+        "the saturating sum"
+    );
+    assert!(out
+        .potentials()
+        .unwrap()
+        .iter()
+        .any(|&p| p == (1 << 19) - 1));
 }
 
 #[test]

@@ -9,6 +9,7 @@ pub mod checkpoint;
 pub mod compile;
 pub mod demo;
 pub mod diff;
+pub mod export;
 pub mod fmt;
 pub mod hist;
 pub mod init;

@@ -45,12 +45,17 @@ pub fn run(opts: &QuantizeOptions, common: &Common) -> Result<(), CliError> {
         model: loaded.model,
         params: Some(loaded.params),
     };
-    let pipeline = Pipeline::quantize_command(&opts.passes);
+    // `cnn2snn.quantize` itself: a batch norm after a per-tensor quantizer is its error.
+    let passes = PassOptions {
+        bn_in_thresholds: false,
+        ..opts.passes.clone()
+    };
+    let pipeline = Pipeline::quantize_command(&passes);
     run_passes(
         &loaded.front.src,
         &mut graph,
         &pipeline,
-        &opts.passes,
+        &passes,
         &opts.dump,
         common,
     )?;

@@ -53,7 +53,7 @@ pub enum PassError {
     #[diagnostic(
         code(fold::bn_in_thresholds),
         severity(Warning),
-        help("CNN2SNN would refuse to fold it (and `--target akd1000` does); the simulator program applies it per channel through the thresholds and act_steps instead, which computes the same model")
+        help("CNN2SNN refuses to fold it (and `--target akd1000` does); qnnc keeps it unfolded: the executor applies it after the layer, the simulator program through the thresholds and act_steps, which computes the same model")
     )]
     BnInThresholds {
         bn: String,

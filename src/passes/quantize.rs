@@ -98,10 +98,13 @@ pub(super) fn quantize_layers(g: &mut Graph, spec: &QuantizeSpec, diags: &mut Ve
                     continue;
                 }
                 *act = match act {
-                    ActivationSpec::QuantizedRelu { max_value, .. } => {
+                    // CNN2SNN resolves the default `max_value = 2^B − 1` when the layer is
+                    // built and `quantize` only replaces the bit-width in its config: the cap
+                    // stays that of the original bits (`(2^B − 1)/(2^A − 1)` per step).
+                    ActivationSpec::QuantizedRelu { bits, max_value } => {
                         ActivationSpec::QuantizedRelu {
                             bits: spec.activations,
-                            max_value: *max_value,
+                            max_value: Some(max_value.unwrap_or(((1u64 << *bits) - 1) as f64)),
                         }
                     }
                     // ActivationDiscreteRelu → QuantizedReLU(bits, step · levels).

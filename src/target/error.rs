@@ -181,6 +181,44 @@ pub enum EmitError {
         span: Span,
     },
 
+    #[error("the kernel of `{layer}` is {}x{}; Akida kernels have odd sizes", .kernel[0], .kernel[1])]
+    #[diagnostic(
+        code(convert::even_kernel),
+        help("use an odd kernel size (1, 3, 5, 7, …): the akida engine refuses the layer (\"Parameter kernel_width must be strictly positive and odd\")")
+    )]
+    EvenKernel {
+        layer: String,
+        kernel: [usize; 2],
+        #[label("{}x{} kernel", .kernel[0], .kernel[1])]
+        span: Span,
+    },
+
+    #[error("the strides of `{layer}` ({}, {}) exceed its {}x{} kernel", .strides[0], .strides[1], .kernel[0], .kernel[1])]
+    #[diagnostic(
+        code(convert::strides_beyond_kernel),
+        help("Akida's convolutional and separable layers need strides no larger than the kernel (the engine: \"Strides > kernel size are not supported\"); use a larger kernel, a smaller stride, or pool after the layer")
+    )]
+    StridesBeyondKernel {
+        layer: String,
+        kernel: [usize; 2],
+        strides: [usize; 2],
+        #[label("strides larger than the kernel")]
+        span: Span,
+    },
+
+    #[error("the max pooling `{layer}` moves by ({}, {}), more than its {}x{} window", .strides[0], .strides[1], .size[0], .size[1])]
+    #[diagnostic(
+        code(convert::pool_strides),
+        help("Akida pools with strides no larger than the window (the engine: \"Parameter pool_stride cannot be higher than pool_size\"); use `strides` at most the pool size")
+    )]
+    PoolStrides {
+        layer: String,
+        size: [usize; 2],
+        strides: [usize; 2],
+        #[label("strides larger than the window")]
+        span: Span,
+    },
+
     #[error("the input offset {offset} gives a padding value outside 0..=255")]
     #[diagnostic(
         code(convert::padding_value),
@@ -234,15 +272,16 @@ pub enum EmitError {
         span: Span,
     },
 
-    #[error("the potentials of `{layer}` can reach {bound}, beyond the 32-bit accumulator")]
+    #[error("the act_step of `{layer}` is {value} (channel {channel}): the akida engine divides by zero with it")]
     #[diagnostic(
-        code(convert::accumulator_overflow),
-        help("too many large weights feed one output (or a global average pooling sums too many pixels): use fewer input channels, fewer weight bits, or pool before it")
+        code(convert::act_step_unusable),
+        help("the engine holds `floor(16·act_step)` in a register of 28 bits and crashes when it is a multiple of 2^28 or reaches 2^31; such a step comes from an extreme scale factor: check the layer's batch norm (`gamma_min: 0.01`) and quantizer")
     )]
-    AccumulatorOverflow {
+    ActStepUnusable {
         layer: String,
-        bound: u64,
-        #[label("Σ|w| × largest input could exceed 2^31")]
+        value: f32,
+        channel: usize,
+        #[label("act_step {value}")]
         span: Span,
     },
 }

@@ -1,10 +1,17 @@
-//! Import of BrainChip-converted models: builds a [`Program`] from the JSON an Akida 1.0 model
-//! writes with `akida.Model.to_json()` (IP version `v1`, as `cnn2snn.convert` produces).
+//! The bridge to BrainChip's akida package: a [`Program`] from and to the JSON of an Akida 1.0
+//! model (`akida.Model.to_json()` / `akida.model_from_json()` of akida 2.19, IP version `v1`, as
+//! `cnn2snn.convert` produces).
 //!
-//! This lets a model converted by BrainChip's own flow run in the qnnc simulator, which is how
-//! the simulator is checked against the reference dumps. Akida names the spatial axes `(x, y)`
-//! with `x` the Keras height (spec §7.2), so `kernel_width`, `stride_x`, `pooling_width` and
-//! `pooling_stride_x` are the first (height) components here.
+//! - [`program_from_json`] imports a model converted by BrainChip's own flow, so that it runs in
+//!   the qnnc simulator (how the simulator is checked against the reference dumps).
+//! - [`program_to_json`] exports a qnnc program in that same form: `akida.model_from_json`
+//!   rebuilds it as an `akida.Model` of InputConvolutional / Convolutional /
+//!   SeparableConvolutional / FullyConnected layers, which BrainChip's engine runs and its
+//!   runtime maps on a real AKD1000 (`python/qnnc_akida`, `docs/akida-bridge.md`).
+//!
+//! Akida names the spatial axes `(x, y)` with `x` the Keras height (spec §7.2), so
+//! `kernel_width`, `stride_x`, `pooling_width`, `pooling_stride_x` and `input_width` are the
+//! first (height) components here.
 
 use super::program::{
     Dims, Layer, LayerKind, Padding, Pooling, Program, ProgramError, SourceHash, Target,
@@ -254,5 +261,149 @@ fn import_layer(value: &Value) -> Result<Layer, ImportError> {
             .into_iter()
             .map(|x| x as f32)
             .collect(),
+    })
+}
+
+/// The akida version whose JSON [`program_to_json`] writes: `akida.model_from_json` accepts only
+/// its own major and minor version.
+pub const AKIDA_VERSION: &str = "2.19.3";
+/// Version of the `qnnc` header object [`program_to_json`] adds (ignored by akida).
+pub const EXPORT_FORMAT: u32 = 1;
+
+/// The JSON that `akida.model_from_json` (akida 2.19) turns into this program's `akida.Model`,
+/// with a `qnnc` object naming the model, its source hash and target. Every value is exact:
+/// integers as integers, each f32 act_step as the decimal of its exact value.
+pub fn program_to_json(program: &Program) -> String {
+    use serde_json::json;
+    let shape = |d: Dims| json!([d.height, d.width, d.channels]);
+    let mut previous: Option<&str> = None;
+    let layers: Vec<Value> = program
+        .layers
+        .iter()
+        .map(|l| {
+            let mut params = serde_json::Map::new();
+            let mut set = |k: &str, v: Value| {
+                params.insert(k.to_owned(), v);
+            };
+            set("act_bits", json!(l.act_bits));
+            set("activation", json!(u8::from(l.activation)));
+            if l.kind == LayerKind::FullyConnected {
+                set("units", json!(l.filters()));
+            } else {
+                set("filters", json!(l.filters()));
+                if l.kind == LayerKind::InputConvolutional {
+                    set("input_channels", json!(l.input_dims.channels));
+                    set("input_height", json!(l.input_dims.width));
+                    set("input_width", json!(l.input_dims.height));
+                    set("padding_value", json!(l.padding_value));
+                }
+                set("kernel_height", json!(l.kernel[1]));
+                set("kernel_width", json!(l.kernel[0]));
+                set(
+                    "padding",
+                    json!(match l.padding {
+                        Padding::Valid => 0,
+                        Padding::Same => 1,
+                    }),
+                );
+                let (pool_type, size, stride) = match l.pooling {
+                    Pooling::None => (0, [-1, -1], [-1, -1]),
+                    Pooling::Max { size, stride } => {
+                        (1, size.map(i64::from), stride.map(i64::from))
+                    }
+                    Pooling::GlobalAverage => (2, [-1, -1], [-1, -1]),
+                };
+                set("pool_type", json!(pool_type));
+                set("pooling_height", json!(size[1]));
+                set("pooling_stride_x", json!(stride[0]));
+                set("pooling_stride_y", json!(stride[1]));
+                set("pooling_width", json!(size[0]));
+                set("stride_x", json!(l.strides[0]));
+                set("stride_y", json!(l.strides[1]));
+            }
+            set("weights_bits", json!(l.weights_bits));
+            set("layer_type", json!(l.kind.as_str()));
+            let mut variables = serde_json::Map::new();
+            variables.insert(
+                "act_step".into(),
+                json!({
+                    "shape": [l.act_steps.len()],
+                    "dtype": "float32",
+                    "bitwidth": 0,
+                    // The exact value of each f32, which Python reads back exactly.
+                    "data": l.act_steps.iter().map(|&v| f64::from(v)).collect::<Vec<_>>(),
+                }),
+            );
+            variables.insert(
+                "threshold".into(),
+                json!({
+                    "shape": [l.thresholds.len()],
+                    "dtype": "int32",
+                    "bitwidth": 32,
+                    "data": l.thresholds,
+                }),
+            );
+            variables.insert(
+                "weights".into(),
+                int8_variable(&l.weights, l.weights_shape()),
+            );
+            if l.kind == LayerKind::SeparableConvolutional {
+                variables.insert(
+                    "weights_pw".into(),
+                    int8_variable(&l.weights_pw, l.weights_pw_shape()),
+                );
+            }
+            let inbounds: Vec<&str> = previous.into_iter().collect();
+            previous = Some(&l.name);
+            json!({
+                "name": l.name,
+                "parameters": Value::Object(params),
+                "variables": Value::Object(variables),
+                "inbounds": inbounds,
+                "input_shape": shape(l.input_dims),
+                "output_shape": shape(l.output_dims),
+            })
+        })
+        .collect();
+    let root = json!({
+        "Akida version": AKIDA_VERSION,
+        "IP version": "v1",
+        "layers": layers,
+        "learning": Value::Null,
+        "input_shape": shape(program.input),
+        "output_shape": program.output_dims().map_or(Value::Null, shape),
+        "qnnc": {
+            "format": EXPORT_FORMAT,
+            "model": program.model_name,
+            "source_sha256": program.source_sha256.to_hex(),
+            "target": program.target.as_str(),
+        },
+    });
+    let mut text = serde_json::to_string(&root).expect("a JSON value serializes");
+    text.push('\n');
+    text
+}
+
+/// An int8 variable with its data nested to `shape` (akida reshapes from the nesting).
+fn int8_variable(values: &[i8], shape: [u64; 4]) -> Value {
+    fn nest(values: &[i8], shape: &[u64]) -> Value {
+        match shape {
+            [] => Value::from(values[0]),
+            [_] => Value::from(values.to_vec()),
+            [n, rest @ ..] => {
+                let chunk = values.len() / (*n as usize).max(1);
+                Value::Array(
+                    (0..*n as usize)
+                        .map(|i| nest(&values[i * chunk..(i + 1) * chunk], rest))
+                        .collect(),
+                )
+            }
+        }
+    }
+    serde_json::json!({
+        "shape": shape,
+        "dtype": "int8",
+        "bitwidth": 8,
+        "data": nest(values, &shape),
     })
 }

@@ -3,7 +3,7 @@
 //! Per block: integer weights recomputed with the block's quantizers on the (folded) float
 //! weights, laid out as Akida holds them (§7.3); thresholds and act_steps from the input
 //! scaling, the scale factors, the bias and the activation (§7.4), with the f32/f64 arithmetic
-//! of CNN2SNN 2.3.7 under NumPy 1.x (§10); the next block's input scaling from this block's
+//! of cnn2snn 2.19.3 under NumPy 2 (`docs/conversion.md`); the next block's input scaling from this block's
 //! activation step (§7.5); a last block without activation outputs potentials (§7.6).
 
 use super::program::{
@@ -86,12 +86,56 @@ pub fn emit(
             Op::QuantizedActivation(spec) => QuantizedActivation::new(spec),
             _ => unreachable!("block activations are quantized activations"),
         });
+        // What the akida engine refuses when the layer is built.
+        let geometry = match &neural.op {
+            Op::Conv2D(c) => Some((c.kernel, c.strides)),
+            Op::SeparableConv2D(c) => Some((c.kernel, c.strides)),
+            _ => None,
+        };
+        let mut refused = false;
+        if let Some((kernel, strides)) = geometry {
+            if kernel.iter().any(|k| k % 2 == 0) {
+                errs.push(EmitError::EvenKernel {
+                    layer: neural.name.clone(),
+                    kernel,
+                    span: neural.span,
+                });
+                refused = true;
+            } else if kind != LayerKind::InputConvolutional
+                && (strides[0] > kernel[0] || strides[1] > kernel[1])
+            {
+                errs.push(EmitError::StridesBeyondKernel {
+                    layer: neural.name.clone(),
+                    kernel,
+                    strides,
+                    span: neural.span,
+                });
+                refused = true;
+            }
+        }
+        if let BlockPool::Max { layer } = block.pool {
+            let pool = &model.layers[layer];
+            if let Op::MaxPool(p) = &pool.op {
+                if p.strides[0] > p.size[0] || p.strides[1] > p.size[1] {
+                    errs.push(EmitError::PoolStrides {
+                        layer: pool.name.clone(),
+                        size: p.size,
+                        strides: p.strides,
+                        span: pool.span,
+                    });
+                    refused = true;
+                }
+            }
+        }
         if bits > 8 {
             errs.push(EmitError::WideWeights {
                 layer: neural.name.clone(),
                 bits,
                 span: neural.span,
             });
+            refused = true;
+        }
+        if refused {
             // Go on with the next blocks, to report their problems too.
             if let Some(a) = &activation {
                 in_scale = 1.0 / a.step as f64;
@@ -153,9 +197,6 @@ pub fn emit(
             _ => unreachable!("a block opens with a neural layer"),
         };
         // §7.4: thresholds and steps.
-        // The kernel quantizer (the pointwise one of a separable layer) decides whether the
-        // scale factor is an array (per axis) or a scalar.
-        let per_axis = is_per_axis(&quantizers.last().expect("non-empty").1.spec.kind);
         let bias: Vec<f32> = match params.get(&neural.name, "bias") {
             Some(b) => b
                 .view()
@@ -229,13 +270,11 @@ pub fn emit(
         let mut raw = Vec::with_capacity(filters);
         let mut out_of_range: Vec<(usize, f64)> = Vec::new();
         for j in 0..filters {
-            // NumPy 1.x: a per-axis (f32 array) scale factor keeps its dtype, so in_scale is
-            // cast to f32 and multiplied in f32; a per-tensor (f32 scalar) one promotes to f64.
-            let a: f64 = if per_axis {
-                ((in_scale as f32) * sf[j]) as f64
-            } else {
-                in_scale * sf[j] as f64
-            };
+            // NumPy 2 (NEP 50), as cnn2snn 2.19.3 runs: `input_scale · sf` is an f32 product
+            // whether sf is an f32 array (per axis) or an f32 scalar (per tensor), because the
+            // input scale is a Python float (first block) or `1 / np.float32(step)`, itself an
+            // f32. (NumPy 1.x promoted the per-tensor product to f64.)
+            let a = f64::from((in_scale as f32) * sf[j]);
             // thr' = μ + (thr − β)/s = (μ − β/s) + thr·(1/s); the step scales by 1/s.
             let (thr, step16) = match &bn_terms {
                 Some(terms) => (terms[j].0 + thr * terms[j].1, step16 * terms[j].1),
@@ -333,16 +372,6 @@ pub fn emit(
         layers,
     };
     Ok(Emitted { program, traces })
-}
-
-/// Whether a quantizer gives one scale factor per output channel (an f32 array, in NumPy).
-fn is_per_axis(kind: &crate::quant::QuantizerKind) -> bool {
-    use crate::quant::QuantizerKind as K;
-    match kind {
-        K::MaxPerAxis | K::StdPerAxis { .. } => true,
-        K::Linear { per_axis, .. } => *per_axis,
-        K::Max | K::Std { .. } => false,
-    }
 }
 
 /// Flips a `(kh, kw, …)` kernel on both spatial axes (Akida convolutions are true

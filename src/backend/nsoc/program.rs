@@ -37,6 +37,11 @@ pub use super::geometry::Padding;
 pub const MAX_NAME_BYTES: usize = 255;
 /// Largest kernel, stride or pool size along one axis.
 pub const MAX_WINDOW: u32 = 255;
+/// The engine saturates pooled and fully-connected potentials to the signed 20-bit range
+/// `SATURATION_MIN..=SATURATION_MAX` (measured on akida 2.19.3, `docs/engine-arithmetic.md`).
+pub const SATURATION_MIN: i32 = -(1 << 19);
+/// See [`SATURATION_MIN`].
+pub const SATURATION_MAX: i32 = (1 << 19) - 1;
 /// Largest number of values in one feature map (`H·W·C`), before or after pooling.
 pub const MAX_MAP_ELEMENTS: u64 = 1 << 26;
 
@@ -318,6 +323,8 @@ pub enum ProgramErrorKind {
     Kernel { kernel: [u32; 2] },
     #[error("strides ({}, {}) are invalid (must be 1..={MAX_WINDOW})", .strides[0], .strides[1])]
     Strides { strides: [u32; 2] },
+    #[error("strides ({}, {}) exceed the kernel ({}, {}), which the akida engine refuses for this kind", .strides[0], .strides[1], .kernel[0], .kernel[1])]
+    StridesBeyondKernel { strides: [u32; 2], kernel: [u32; 2] },
     #[error(
         "a fully-connected layer needs kernel (1, 1), strides (1, 1), valid padding and no pooling"
     )]
@@ -349,8 +356,8 @@ pub enum ProgramErrorKind {
     ActStepTooSmall { channel: usize, value: f32 },
     #[error("only the last layer may turn its activation off")]
     ActivationOff,
-    #[error("potentials can reach {bound}, beyond the 32-bit accumulator")]
-    PotentialOverflow { bound: u64 },
+    #[error("act_steps[{channel}] = {value} makes the akida engine divide by zero (floor(16·act_step) must be below 2^31 and not a multiple of 2^28)")]
+    ActStepUnusable { channel: usize, value: f32 },
     #[error("thresholds[{channel}] = {value} does not fit the {bits}-bit signed register of the akd1000")]
     ThresholdRegister {
         channel: usize,
@@ -471,9 +478,9 @@ impl Layer {
         Some(Dims::new(h.output, w.output, self.filters()))
     }
 
-    /// Upper bound of `|P|` over all channels and inputs, for inputs in `0..=max_input`
-    /// (saturating; exact enough to prove that 32-bit accumulation cannot overflow).
-    pub fn potential_bound(&self, max_input: u32) -> u64 {
+    /// Upper bound of one output pixel's `|P|` before pooling, over all channels and inputs in
+    /// `0..=max_input` (saturating). Above `i32::MAX` the engine's 32-bit sums wrap.
+    pub fn pixel_bound(&self, max_input: u32) -> u64 {
         let m = u64::from(max_input);
         let f = self.filters() as usize;
         if f == 0 {
@@ -488,19 +495,41 @@ impl Layer {
             }
             sums.into_iter().max().unwrap_or(0)
         };
-        let per_pixel = match self.kind {
+        match self.kind {
             LayerKind::SeparableConvolutional => {
                 let dw = self.depthwise_bounds(max_input);
                 abs_column_sums(&self.weights_pw, f, &|c| dw.get(c).copied().unwrap_or(0))
             }
             _ => abs_column_sums(&self.weights, f, &|_| m),
-        };
-        match self.pooling {
+        }
+    }
+
+    /// Whether the engine saturates this layer's potentials to the signed 20-bit range
+    /// ([`SATURATION_MIN`]): fully-connected layers and max pooling (other than 1×1) clamp the
+    /// result, global average pooling saturates its running sum.
+    pub fn saturates(&self) -> bool {
+        match (self.kind, self.pooling) {
+            (LayerKind::FullyConnected, _) | (_, Pooling::GlobalAverage) => true,
+            (_, Pooling::Max { size, .. }) => size != [1, 1],
+            (_, Pooling::None) => false,
+        }
+    }
+
+    /// Upper bound of `|P|` where the activation (or the output) sees it: the pixel bound,
+    /// summed over the pixels of a global average pooling, limited by the engine's saturation,
+    /// and `2^31` when 32-bit wrapping can give any value.
+    pub fn potential_bound(&self, max_input: u32) -> u64 {
+        let pixel = self.pixel_bound(max_input);
+        let sum = match self.pooling {
             Pooling::GlobalAverage => {
-                let pixels = self.conv_dims().map_or(0, |d| d.pixels());
-                per_pixel.saturating_mul(pixels)
+                pixel.saturating_mul(self.conv_dims().map_or(0, |d| d.pixels()))
             }
-            Pooling::None | Pooling::Max { .. } => per_pixel,
+            Pooling::None | Pooling::Max { .. } => pixel,
+        };
+        if self.saturates() {
+            sum.min(SATURATION_MIN.unsigned_abs().into())
+        } else {
+            sum.min(1 << 31)
         }
     }
 
@@ -621,10 +650,6 @@ impl Program {
             return Err(ProgramErrorKind::ActivationOff);
         }
         check_act_steps(layer)?;
-        let bound = layer.potential_bound(self.max_input(index));
-        if bound > i32::MAX as u64 {
-            return Err(ProgramErrorKind::PotentialOverflow { bound });
-        }
         if self.target == Target::Akd1000 {
             check_registers(layer)?;
         }
@@ -759,6 +784,17 @@ fn check_geometry(layer: &Layer) -> Result<(), ProgramErrorKind> {
             strides: layer.strides,
         });
     }
+    // The akida engine refuses these layers ("Strides > kernel size are not supported").
+    let convolution = matches!(
+        layer.kind,
+        LayerKind::Convolutional | LayerKind::SeparableConvolutional
+    );
+    if convolution && (0..2).any(|i| layer.strides[i] > layer.kernel[i]) {
+        return Err(ProgramErrorKind::StridesBeyondKernel {
+            strides: layer.strides,
+            kernel: layer.kernel,
+        });
+    }
     if layer.kind != LayerKind::InputConvolutional && layer.padding_value != 0 {
         return Err(ProgramErrorKind::PaddingValue {
             value: layer.padding_value,
@@ -851,8 +887,12 @@ fn check_act_steps(layer: &Layer) -> Result<(), ProgramErrorKind> {
         if !(value.is_finite() && value > 0.0) {
             return Err(ProgramErrorKind::ActStepNotPositive { channel, value });
         }
-        if layer.activation && value < 1.0 / 16.0 {
+        // The engine refuses a step below 1/16 on every layer, with or without activation.
+        if value < 1.0 / 16.0 {
             return Err(ProgramErrorKind::ActStepTooSmall { channel, value });
+        }
+        if layer.activation && !crate::backend::nsoc::sim::activation::step_usable(value) {
+            return Err(ProgramErrorKind::ActStepUnusable { channel, value });
         }
     }
     Ok(())

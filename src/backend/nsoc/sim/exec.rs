@@ -9,22 +9,29 @@
 //!   kernel;
 //! - fully-connected layers: one row per image, read in place, `B` the weights with rows
 //!   permuted from Akida's `c·(H·W) + w·H + h` order to our NHWC order;
-//! - global average pooling (a sum over pixels, spec §8) is pushed before the product, which is
-//!   linear: each image's pixel rows are summed into one row, multiplied once.
+//! - global average pooling (a running sum over the pixels in row-major order, saturated to the
+//!   signed 20-bit range at every step) is pushed before the product, which is linear, when the
+//!   bounds prove no partial sum can saturate: each image's pixel rows are summed into one row,
+//!   multiplied once. Otherwise every pixel's potentials are computed and summed with
+//!   saturation, as the engine does.
 //!
 //! Images run in groups of up to [`GROUP`], layer by layer: the rows of all images of a group
 //! go through one product, so each weight is loaded once per group rather than once per image.
 //!
-//! Exactness: every potential is a sum of integer products, and validation proved `Σ|terms| ≤
-//! i32::MAX` for each, so no partial sum overflows in any order. `A` is held in i16 (for the
-//! `pmaddwd` GEMM) whenever the bounds prove its values fit, else in i32 (row kernel); sums
-//! whose final value is proven to fit are computed with wrapping arithmetic, which is exact
-//! modulo 2^16 (or 2^32) and therefore exact.
+//! Exactness: every potential is a sum of integer products that the engine accumulates in 32
+//! bits, wrapping (measured: `docs/engine-arithmetic.md`). Wrapping sums are exact modulo 2^32
+//! in any order, so every i32 product here gives the engine's value. `A` is held in i16 (for
+//! the `pmaddwd` GEMM) or u8 whenever the bounds prove its values fit, else in i32 (row
+//! kernel). Max pooling (other than 1×1) and fully-connected layers then clamp potentials to
+//! the signed 20-bit range; activations use the monotonic boundary table where the bounds
+//! prove the engine's 28-bit registers cannot wrap, else the engine's formula per value.
 
-use super::activation::Boundaries;
+use super::activation::{level_with, monotonic, register_step, Boundaries};
 use super::kernels::{gemm, gemm_u8, round_up, rows_gemm, ARows, Isa, PackedB, PackedB8, RowsB};
 use crate::backend::nsoc::geometry::Axis;
-use crate::backend::nsoc::program::{Dims, Layer, LayerKind, Pooling, Program};
+use crate::backend::nsoc::program::{
+    Dims, Layer, LayerKind, Pooling, Program, SATURATION_MAX, SATURATION_MIN,
+};
 
 /// Images processed together (fewer when one image's feature maps are huge).
 const GROUP: usize = 8;
@@ -61,9 +68,13 @@ pub(super) struct Step {
     pub output: Dims,
     source: Source,
     matmul: Matmul,
-    /// Whether each image's rows are summed into one (global average pooling).
+    /// Whether each image's rows are summed into one (global average pooling that provably
+    /// never saturates).
     summed: bool,
-    max_pool: Option<MaxPool>,
+    /// What reduces the conv pixels' potentials.
+    pool: Pool,
+    /// Whether potentials are clamped to the 20-bit range after pooling.
+    clamp: bool,
     finish: Finish,
     /// Images per product (1..=group).
     chunk: usize,
@@ -190,10 +201,30 @@ impl MaxPool {
     }
 }
 
+/// How a step reduces its conv pixels.
+#[derive(Clone, Debug)]
+enum Pool {
+    None,
+    Max(MaxPool),
+    /// Global average pooling computed per pixel: the engine's saturating running sum.
+    SaturatingSum,
+}
+
 #[derive(Clone, Debug)]
 enum Finish {
+    /// Levels by comparison with a boundary table (the activation is monotonic here).
     Activation(Boundaries),
+    /// Levels by the engine's register arithmetic, value by value.
+    Registers(Registers),
     Potentials,
+}
+
+/// Per channel, the threshold and register step of [`level_with`].
+#[derive(Clone, Debug)]
+struct Registers {
+    thresholds: Vec<i32>,
+    steps: Vec<i64>,
+    act_bits: u8,
 }
 
 /// Largest buffers any step needs, for a whole group.
@@ -296,7 +327,12 @@ impl Step {
         let conv = layer.conv_dims().expect("validated layer has an output");
         let c = input.channels as usize;
         let f = layer.filters() as usize;
-        let summed = layer.pooling == Pooling::GlobalAverage;
+        let pixel_bound = layer.pixel_bound(max_input);
+        let gap = layer.pooling == Pooling::GlobalAverage;
+        // Summing inputs before the product is exact only if no partial sum of potentials can
+        // reach the saturation (nor wrap).
+        let summed = gap
+            && pixel_bound.saturating_mul(conv.pixels()) <= SATURATION_MAX.unsigned_abs().into();
         let mut events = None;
         // Largest |value| of A: one pixel's, times the pixels when they are summed.
         let rows_summed = if summed { conv.pixels() } else { 1 };
@@ -370,21 +406,34 @@ impl Step {
                 (Source::Flat, matmul)
             }
         };
-        let max_pool = match layer.pooling {
+        let pool = match layer.pooling {
             Pooling::Max { size, stride } => {
                 let axes = layer.pool_axes(conv).expect("validated pooling");
-                Some(MaxPool::new(axes, size, stride, conv))
+                Pool::Max(MaxPool::new(axes, size, stride, conv))
             }
-            Pooling::None | Pooling::GlobalAverage => None,
+            Pooling::GlobalAverage if !summed => Pool::SaturatingSum,
+            Pooling::None | Pooling::GlobalAverage => Pool::None,
         };
-        let finish = if layer.activation {
+        // The saturating sum clamps by itself; a summed one provably stays inside.
+        let clamp = layer.saturates() && !gap && pixel_bound > SATURATION_MAX.unsigned_abs().into();
+        let finish = if !layer.activation {
+            Finish::Potentials
+        } else if monotonic(
+            layer.potential_bound(max_input),
+            &layer.thresholds,
+            layer.act_bits,
+        ) {
             Finish::Activation(Boundaries::new(
                 &layer.thresholds,
                 &layer.act_steps,
                 layer.act_bits,
             ))
         } else {
-            Finish::Potentials
+            Finish::Registers(Registers {
+                thresholds: layer.thresholds.clone(),
+                steps: layer.act_steps.iter().map(|&s| register_step(s)).collect(),
+                act_bits: layer.act_bits,
+            })
         };
         let mut step = Step {
             input,
@@ -393,7 +442,8 @@ impl Step {
             source,
             matmul,
             summed,
-            max_pool,
+            pool,
+            clamp,
             finish,
             chunk: group,
             events,
@@ -474,7 +524,7 @@ impl Step {
             }
         }
         s.acc = s.acc.max(rows * width);
-        if self.max_pool.is_some() {
+        if !matches!(self.pool, Pool::None) {
             s.pooled = s
                 .pooled
                 .max(self.chunk * self.output.pixels() as usize * width);
@@ -598,7 +648,7 @@ fn run_group_inline<'w>(
         };
         let out_len = step.output.elements() as usize;
         match &step.finish {
-            Finish::Activation(_) => {
+            Finish::Activation(_) | Finish::Registers(_) => {
                 let dst = &mut dst[..g * out_len];
                 run_step(plan.isa, step, src, g, &mut ws.scratch, Out::Levels(dst));
                 if index < last {
@@ -742,10 +792,10 @@ fn run_step(isa: Isa, step: &Step, src: &[i16], g: usize, s: &mut Scratch, mut o
                 rows_gemm(a, rows, b, acc);
             }
         }
-        let potentials: &[i32] = match &step.max_pool {
-            Some(pool) => {
-                let conv_len = step.conv.pixels() as usize * width;
-                let pooled_len = step.output.pixels() as usize * width;
+        let conv_len = step.conv.pixels() as usize * width;
+        let pooled_len = step.output.pixels() as usize * width;
+        let potentials: &mut [i32] = match &step.pool {
+            Pool::Max(pool) => {
                 let pooled = &mut s.pooled[..m * pooled_len];
                 for (o, a) in pooled
                     .chunks_exact_mut(pooled_len)
@@ -755,8 +805,23 @@ fn run_step(isa: Isa, step: &Step, src: &[i16], g: usize, s: &mut Scratch, mut o
                 }
                 pooled
             }
-            None => acc,
+            Pool::SaturatingSum => {
+                let pooled = &mut s.pooled[..m * pooled_len];
+                for (o, a) in pooled
+                    .chunks_exact_mut(pooled_len)
+                    .zip(acc.chunks_exact(conv_len))
+                {
+                    saturating_sum(a, width, o);
+                }
+                pooled
+            }
+            Pool::None => acc,
         };
+        if step.clamp {
+            for p in potentials.iter_mut() {
+                *p = (*p).clamp(SATURATION_MIN, SATURATION_MAX);
+            }
+        }
         let range = n0 * out_len..(n0 + m) * out_len;
         match (&mut out, &step.finish) {
             (Out::Levels(levels), Finish::Activation(bounds)) => {
@@ -765,6 +830,17 @@ fn run_step(isa: Isa, step: &Step, src: &[i16], g: usize, s: &mut Scratch, mut o
                     .zip(potentials.chunks_exact(width))
                 {
                     bounds.apply(isa, p, l);
+                }
+            }
+            (Out::Levels(levels), Finish::Registers(r)) => {
+                for (l, p) in levels[range]
+                    .chunks_exact_mut(f)
+                    .zip(potentials.chunks_exact(width))
+                {
+                    for (c, o) in l.iter_mut().enumerate() {
+                        let level = level_with(p[c], r.thresholds[c], r.steps[c], r.act_bits);
+                        *o = i16::from(level);
+                    }
                 }
             }
             (Out::Potentials(dst), Finish::Potentials) => {
@@ -957,6 +1033,22 @@ fn add_row<T: Lane>(step: &Step, image: &[i16], p: usize, row: &mut [T]) {
             }
         }
         Source::Flat => unreachable!("flat rows are copied whole"),
+    }
+}
+
+/// The engine's global average pooling: the pixels of `acc` (rows of `width` lanes, in
+/// row-major pixel order) added one after the other, each partial sum saturated to the signed
+/// 20-bit range.
+#[inline(always)]
+fn saturating_sum(acc: &[i32], width: usize, out: &mut [i32]) {
+    let mut sums = vec![0i64; width];
+    for pixel in acc.chunks_exact(width) {
+        for (s, &p) in sums.iter_mut().zip(pixel) {
+            *s = (*s + i64::from(p)).clamp(i64::from(SATURATION_MIN), i64::from(SATURATION_MAX));
+        }
+    }
+    for (o, s) in out.iter_mut().zip(sums) {
+        *o = s as i32;
     }
 }
 

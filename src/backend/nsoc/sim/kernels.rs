@@ -301,7 +301,9 @@ fn gemm_portable(a: ARows<'_, i16>, b: &PackedB, c: &mut [i32]) {
                     let at = start + s * a.stride + 2 * kk;
                     let (a0, a1) = (i32::from(a.data[at]), i32::from(a.data[at + 1]));
                     for (slot, pair) in acc_row.iter_mut().zip(pairs.chunks_exact(2)) {
-                        *slot += a0 * i32::from(pair[0]) + a1 * i32::from(pair[1]);
+                        // Each pair's products fit i32; the sum wraps as the engine's does.
+                        let term = a0 * i32::from(pair[0]) + a1 * i32::from(pair[1]);
+                        *slot = slot.wrapping_add(term);
                     }
                 }
             }
@@ -525,7 +527,8 @@ pub fn rows_gemm<T: Copy + Into<i32>>(a: &[T], rows: usize, b: &RowsB, c: &mut [
             let v: i32 = v.into();
             if v != 0 {
                 for (o, &w) in out.iter_mut().zip(weights) {
-                    *o += v * w;
+                    // 32-bit wrapping, as the engine accumulates.
+                    *o = o.wrapping_add(v.wrapping_mul(w));
                 }
             }
         }
