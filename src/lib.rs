@@ -2,7 +2,7 @@
 //!
 //! qnnc reads a model written in the `.q` language, checks it, and turns it into either a
 //! trainable CPU executor or an integer program for BrainChip's AKD1000 NSoC, reproducing the
-//! semantics of CNN2SNN 2.3.7 and the Akida 1.0 engine bit for bit where they are defined.
+//! semantics of cnn2snn 2.19.3 and the akida 2.19.3 engine (Akida 1.0 layers) bit for bit.
 //!
 //! ## Pipeline
 //!

@@ -493,3 +493,75 @@ fn batch_norm_stays_in_the_thresholds_of_a_per_tensor_layer() {
         1.0 / sf
     );
 }
+
+/// `qnnc export --akida` writes what `akida.model_from_json` reads: importing it back gives the
+/// program itself (every weight, threshold and act_step), for every shipped example and both
+/// converted references; bad paths are refused without writing anything.
+#[test]
+fn export_round_trips_through_the_akida_json() {
+    use qnnc::backend::nsoc::{akida, read_file};
+    let dir = tempfile::tempdir().unwrap();
+    let mut programs = Vec::new();
+    for (model, weights, target) in [
+        ("examples/toy.q", "examples/toy.npz", None),
+        ("examples/separable_gap.q", "examples/separable_gap.npz", Some("akd1000")),
+        ("examples/gxnor_mnist.q", "examples/gxnor_mnist.npz", Some("akd1000")),
+    ] {
+        let out = dir.path().join(format!("{}.nsoc", programs.len()));
+        let mut args = vec!["compile", model, "--weights", weights, "-o"];
+        let out_s = out.to_str().unwrap().to_owned();
+        args.push(&out_s);
+        if let Some(t) = target {
+            args.extend(["--target", t]);
+        }
+        run_ok(&args);
+        programs.push(out);
+    }
+    for nsoc in &programs {
+        let json_path = nsoc.with_extension("json");
+        let stdout = run_ok(&[
+            "export",
+            nsoc.to_str().unwrap(),
+            "--akida",
+            json_path.to_str().unwrap(),
+        ]);
+        assert!(stdout.contains("akida 2.19.3 JSON"), "{stdout}");
+        let program = read_file(nsoc).unwrap();
+        let json = std::fs::read_to_string(&json_path).unwrap();
+        let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(value["Akida version"], "2.19.3");
+        assert_eq!(value["qnnc"]["format"], 1);
+        assert_eq!(value["qnnc"]["model"], program.model_name.as_str());
+        let mut back = akida::program_from_json(&json, &program.model_name, b"").unwrap();
+        back.source_sha256 = program.source_sha256;
+        back.target = program.target;
+        assert_eq!(back, program, "{}", nsoc.display());
+        // Exporting twice gives the same bytes.
+        let again = dir.path().join("again.json");
+        run_ok(&[
+            "export",
+            nsoc.to_str().unwrap(),
+            "--akida",
+            again.to_str().unwrap(),
+        ]);
+        assert_eq!(std::fs::read(&again).unwrap(), json.as_bytes());
+    }
+    // A missing program, an output that is a directory: exit 1, nothing written.
+    let missing = dir.path().join("none.nsoc");
+    let o = qnnc(&[
+        "export",
+        missing.to_str().unwrap(),
+        "--akida",
+        dir.path().join("x.json").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(!dir.path().join("x.json").exists());
+    let o = qnnc(&[
+        "export",
+        programs[0].to_str().unwrap(),
+        "--akida",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("directory"));
+}
