@@ -7,6 +7,9 @@ mod bad_input;
 mod common;
 /// `qnnc compile`/`run`/`inspect` against the converted Akida references.
 mod compile;
+/// Random models against BrainChip's own flow: cnn2snn's quantize/convert verdicts, the
+/// converted akida models, akida `forward`/`predict` and the Keras outputs.
+mod conversion;
 /// The CPU kernels: gradients by finite differences, the float toy model, determinism.
 mod cpu_kernels;
 /// `qnnc demo`: the README's main job and its accuracies.
