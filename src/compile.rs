@@ -5,8 +5,8 @@
 //! stage reports all its problems as located diagnostics; the first stage that fails stops the
 //! pipeline.
 
-use crate::backend::nsoc::emit::{emit, Emitted};
-use crate::backend::nsoc::equalize::{equalize, Change};
+use crate::target::emit::{emit, Emitted};
+use crate::target::equalize::{equalize, Change};
 use crate::backend::nsoc::sim::activation::step_usable;
 use crate::backend::nsoc::Target;
 use crate::ir::Model;

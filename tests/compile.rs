@@ -499,7 +499,8 @@ fn batch_norm_stays_in_the_thresholds_of_a_per_tensor_layer() {
 /// converted references; bad paths are refused without writing anything.
 #[test]
 fn export_round_trips_through_the_akida_json() {
-    use qnnc::backend::nsoc::{akida, read_file};
+    use qnnc::backend::nsoc::read_file;
+    use qnnc::target::bridge as akida;
     let dir = tempfile::tempdir().unwrap();
     let mut programs = Vec::new();
     for (model, weights, target) in [

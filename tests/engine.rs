@@ -6,7 +6,7 @@
 use crate::common::root;
 use ndarray::{ArrayD, Ix4};
 use ndarray_npy::NpzReader;
-use qnnc::backend::nsoc::akida::program_from_json;
+use qnnc::target::bridge::program_from_json;
 use qnnc::backend::nsoc::{LayerOutput, Simulator};
 use std::fs::File;
 use std::io::Read;

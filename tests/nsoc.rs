@@ -5,7 +5,7 @@
 use ndarray::{Array4, ArrayD, Ix4};
 use ndarray_npy::NpzReader;
 use proptest::prelude::*;
-use qnnc::backend::nsoc::akida;
+use qnnc::target::bridge;
 use qnnc::backend::nsoc::format::{self, FormatError, HEADER_LEN};
 use qnnc::backend::nsoc::geometry::Axis;
 use qnnc::backend::nsoc::sim::activation::{activation_level, ceil_div, dequantize, step_units};
@@ -420,10 +420,10 @@ fn separable_model_matches_akida_bit_for_bit() {
 fn akida_json_import_matches_the_npz_dump() {
     for model in TOY_VARIANTS.iter().chain([&SEPARABLE]) {
         let json = std::fs::read_to_string(data_dir().join(format!("{model}_akida.json"))).unwrap();
-        let imported = akida::program_from_json(&json, model, model.as_bytes()).unwrap();
+        let imported = bridge::program_from_json(&json, model, model.as_bytes()).unwrap();
         assert_eq!(imported, Reference::load(model).program, "{model}");
     }
-    let err = akida::program_from_json(r#"{"IP version": "v2"}"#, "m", b"").unwrap_err();
+    let err = bridge::program_from_json(r#"{"IP version": "v2"}"#, "m", b"").unwrap_err();
     assert_eq!(err.to_string(), "ip version `v2` is not supported");
 }
 

@@ -3,7 +3,7 @@
 //! `python/qnnc_akida` saves as `.fbz`, runs with BrainChip's engine or maps on an AKD1000.
 
 use super::inspect::read_program;
-use crate::backend::nsoc::akida::program_to_json;
+use crate::target::bridge::program_to_json;
 use crate::driver::CliError;
 use std::io::Write;
 use std::path::Path;
@@ -18,7 +18,7 @@ pub fn run(program: &Path, akida: &Path) -> Result<(), CliError> {
         p.model_name,
         p.layers.len(),
         akida.display(),
-        crate::backend::nsoc::akida::AKIDA_VERSION,
+        crate::target::bridge::AKIDA_VERSION,
         akida.display()
     );
     Ok(())

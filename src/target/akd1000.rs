@@ -9,7 +9,7 @@
 //! and the scale factor that resulted.
 
 use super::blocks::{Block, BlockPool, HwKind};
-use crate::backend::nsoc::emit::BlockTrace;
+use super::emit::BlockTrace;
 use crate::backend::nsoc::{LayerKind, Program};
 use crate::ir::{Model, Op, Padding};
 use crate::params::Params;

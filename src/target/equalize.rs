@@ -15,7 +15,7 @@
 //! so the ratio of channel `c` divides every row of that channel (CNN2SNN fails there with a
 //! broadcasting error).
 
-use super::program::{LayerKind, Program};
+use crate::backend::nsoc::{LayerKind, Program};
 
 /// Register limits of the AKD1000 (spec §9.2).
 pub const HRC_ACT_STEP_LIMIT: f32 = ((1u32 << 20) - 1) as f32;
