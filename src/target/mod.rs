@@ -18,5 +18,5 @@ pub mod equalize;
 mod error;
 
 pub use akd1000::{HwError, AKD1000};
-pub use blocks::{form_blocks, form_blocks_best_effort, Block, BlockPool, HwKind};
+pub use blocks::{form_blocks, form_blocks_best_effort, Block, BlockPool};
 pub use error::{ConvertError, EmitError};
