@@ -68,7 +68,7 @@ pub enum CliError {
     ProgramFile {
         path: PathBuf,
         #[source]
-        source: FormatError,
+        source: Box<FormatError>,
         #[help]
         help: Option<String>,
     },
@@ -79,7 +79,7 @@ pub enum CliError {
     Input {
         path: PathBuf,
         #[source]
-        source: SimError,
+        source: Box<SimError>,
         #[help]
         help: Option<String>,
     },
@@ -127,7 +127,7 @@ impl CliError {
             .or_else(|| Some("recompile the model with `qnnc compile`".to_string()));
         CliError::ProgramFile {
             path: path.to_path_buf(),
-            source,
+            source: Box::new(source),
             help,
         }
     }
@@ -137,7 +137,7 @@ impl CliError {
         let help = source.help().map(|h| h.to_string());
         CliError::Input {
             path: path.to_path_buf(),
-            source,
+            source: Box::new(source),
             help,
         }
     }
