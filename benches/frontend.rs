@@ -22,12 +22,12 @@ fn model_200() -> String {
 fn bench(c: &mut Criterion) {
     let text = model_200();
     let src = SourceFile::new("deep.q", text);
-    let front = qnnc::driver::frontend(src.clone());
+    let front = qnnc::session::Session::new(src.clone());
     assert!(!front.has_errors());
     assert_eq!(front.module.as_ref().unwrap().models[0].layers.len(), 200);
     c.bench_function("parse+lower 200 layers", |b| {
         b.iter(|| {
-            let f = qnnc::driver::frontend(src.clone());
+            let f = qnnc::session::Session::new(src.clone());
             std::hint::black_box(f.module);
         })
     });

@@ -12,7 +12,8 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use qnnc::backend::nsoc::synth::{LayerSpec, Recipe};
-use qnnc::backend::nsoc::{akida, Dims, LayerKind, LayerOutput, Pooling, Program, Simulator};
+use qnnc::backend::nsoc::{Dims, LayerKind, LayerOutput, Pooling, Program, Simulator};
+use qnnc::target::bridge as akida;
 use std::time::Duration;
 
 fn toy_program() -> Program {

@@ -296,3 +296,19 @@ impl Diagnostic for AsWarning {
         self.0.labels()
     }
 }
+
+/// Render options for the terminal: colour on a TTY unless `NO_COLOR` is set; width from
+/// `COLUMNS` or the terminal, else 100.
+pub fn terminal_options(format: MessageFormat) -> RenderOptions {
+    use std::io::IsTerminal;
+    let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let width = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(100);
+    RenderOptions {
+        format,
+        color,
+        width,
+    }
+}

@@ -12,15 +12,13 @@
 //! Not a stable API: hidden from the documentation, for the fuzz crate and the tests only.
 
 use crate::backend::nsoc::{self, format, LayerOutput, Program, Simulator, Target};
-use crate::commands::check::{self, CheckOptions};
 use crate::diag::{MessageFormat, RenderOptions};
-use crate::driver;
 use crate::io::{self, Array, ArrayMap};
 use crate::ir::Model;
-use crate::passes::PassOptions;
+use crate::session::{self, Job, Options, Session};
 use crate::source::SourceFile;
+use miette::Diagnostic;
 use std::io::{Cursor, Write};
-use std::path::PathBuf;
 use std::sync::OnceLock;
 
 /// The memory budget the entry points run under (what `--memory-budget 256M` sets), so that a
@@ -35,38 +33,32 @@ pub const MAX_SIMULATED_MACS: u64 = 4_000_000;
 /// The largest input image (values) that [`nsoc`] simulates.
 pub const MAX_SIMULATED_INPUT: u64 = 1 << 20;
 
-/// `qnnc check --target akd1000` on a `.q` file holding `data`, then for each (small) model
-/// without errors `qnnc check --weights --target akd1000` with initial weights, then every
-/// rendering of the diagnostics (human at two widths, short, JSON) and of its summary lines. Bytes that are not
-/// UTF-8 are read lossily (the CLI refuses them with one message; the lossy text is still a
-/// file someone could write).
+/// `qnnc check --target akd1000` on a `.q` file holding `data` (the façade's
+/// [`Session::check`]), then for each (small) model without errors `qnnc check --weights
+/// --target akd1000` with initial weights, then every rendering of the diagnostics (human at
+/// two widths, short, JSON). Bytes that are not UTF-8 are read lossily (the CLI refuses them
+/// with one message; the lossy text is still a file someone could write).
 pub fn q_check(data: &[u8]) {
     let name = "fuzz.q";
-    let src = match driver::source_from_bytes(name, data.to_vec()) {
+    let src = match session::source_from_bytes(name, data.to_vec()) {
         Ok(src) => src,
         Err(e) => {
-            render_cli_error(&e);
+            render_error(&e);
             SourceFile::new(name, String::from_utf8_lossy(data).into_owned())
         }
     };
-    let opts = CheckOptions {
-        model: PathBuf::from(name),
-        model_name: None,
-        weights: None,
-        target: Some(Target::Akd1000),
-        passes: PassOptions::default(),
+    let options = Options {
+        target: Target::Akd1000,
+        ..Options::default()
     };
-    let mut front = driver::frontend(src);
-    if let Err(e) = check::diagnose(&mut front, &opts) {
-        render_cli_error(&e);
+    let mut front = Session::new(src);
+    if let Err(e) = front.check(None, None, &options) {
+        render_error(&e);
     }
     if !front.has_errors() {
-        for line in check::summary_lines(&front, &opts) {
-            assert!(!line.contains('\n'), "a summary line is one line: {line:?}");
-        }
         let models = front.module.as_ref().map_or(&[][..], |m| &m.models[..]);
         for model in models.iter().take(MAX_COMPILED_MODELS) {
-            compile_with_initial_weights(&front.src, model, &opts);
+            compile_with_initial_weights(&front.src, model, &options);
         }
     }
     render_everywhere(&front.src, &front.diagnostics);
@@ -81,7 +73,7 @@ pub const MAX_COMPILED_PARAMETERS: u64 = 100_000;
 
 /// `qnnc check --weights --target akd1000` with Keras' initial weights (`qnnc init`): the
 /// quantization passes, the whole compilation and every AKD1000 rule, then rendering.
-fn compile_with_initial_weights(src: &SourceFile, model: &Model, opts: &CheckOptions) {
+fn compile_with_initial_weights(src: &SourceFile, model: &Model, options: &Options) {
     let parameters = model
         .layers
         .iter()
@@ -94,9 +86,10 @@ fn compile_with_initial_weights(src: &SourceFile, model: &Model, opts: &CheckOpt
         return;
     }
     let params = crate::params::init(model, 0);
-    match check::check_with_weights(model, params, src.text(), true, &opts.passes) {
+    let job = Job::new(model.clone(), Some(params), options.clone());
+    match job.check(src.text()) {
         Ok(diags) => render_everywhere(src, &diags),
-        Err(e) => render_cli_error(&e),
+        Err(e) => render_error(&e),
     }
 }
 
@@ -205,17 +198,18 @@ fn render_everywhere(src: &SourceFile, diags: &[crate::Error]) {
         RenderOptions::plain(MessageFormat::Short),
         RenderOptions::plain(MessageFormat::Json),
     ] {
-        let _ = driver::render_diagnostics(src, diags, opts);
+        let _ = crate::diag::render_all(src, diags.iter().map(|e| e as &dyn Diagnostic), opts);
     }
 }
 
-fn render_cli_error(e: &driver::CliError) {
+fn render_error(e: &dyn Diagnostic) {
+    let src = SourceFile::new("", "");
     for format in [
         MessageFormat::Human,
         MessageFormat::Short,
         MessageFormat::Json,
     ] {
-        let _ = driver::render_cli_error(e, RenderOptions::plain(format));
+        let _ = crate::diag::render(&src, e, RenderOptions::plain(format));
     }
 }
 
@@ -224,7 +218,7 @@ fn toy() -> &'static (SourceFile, Model) {
     static TOY: OnceLock<(SourceFile, Model)> = OnceLock::new();
     TOY.get_or_init(|| {
         let src = SourceFile::new("examples/toy.q", include_str!("../examples/toy.q"));
-        let front = driver::frontend(src.clone());
+        let front = Session::new(src.clone());
         let model = front
             .module
             .as_ref()

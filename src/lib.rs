@@ -30,9 +30,7 @@
 
 pub mod backend;
 pub mod commands;
-pub mod compile;
 pub mod diag;
-pub mod driver;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzz_entry;
@@ -42,6 +40,7 @@ pub mod params;
 pub mod passes;
 pub mod plot;
 pub mod quant;
+pub mod session;
 pub mod source;
 pub mod syntax;
 pub mod target;

@@ -499,13 +499,22 @@ fn batch_norm_stays_in_the_thresholds_of_a_per_tensor_layer() {
 /// converted references; bad paths are refused without writing anything.
 #[test]
 fn export_round_trips_through_the_akida_json() {
-    use qnnc::backend::nsoc::{akida, read_file};
+    use qnnc::backend::nsoc::read_file;
+    use qnnc::target::bridge as akida;
     let dir = tempfile::tempdir().unwrap();
     let mut programs = Vec::new();
     for (model, weights, target) in [
         ("examples/toy.q", "examples/toy.npz", None),
-        ("examples/separable_gap.q", "examples/separable_gap.npz", Some("akd1000")),
-        ("examples/gxnor_mnist.q", "examples/gxnor_mnist.npz", Some("akd1000")),
+        (
+            "examples/separable_gap.q",
+            "examples/separable_gap.npz",
+            Some("akd1000"),
+        ),
+        (
+            "examples/gxnor_mnist.q",
+            "examples/gxnor_mnist.npz",
+            Some("akd1000"),
+        ),
     ] {
         let out = dir.path().join(format!("{}.nsoc", programs.len()));
         let mut args = vec!["compile", model, "--weights", weights, "-o"];

@@ -6,8 +6,8 @@
 use crate::common::root;
 use ndarray::{ArrayD, Ix4};
 use ndarray_npy::NpzReader;
-use qnnc::backend::nsoc::akida::program_from_json;
 use qnnc::backend::nsoc::{LayerOutput, Simulator};
+use qnnc::target::bridge::program_from_json;
 use std::fs::File;
 use std::io::Read;
 

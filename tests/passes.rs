@@ -234,24 +234,17 @@ fn dump_after_writes_the_ir_as_ron() {
 /// pool/BN inverted and BN folded, shapes kept consistent.
 #[test]
 fn convert_pipeline_syncretizes() {
-    use qnnc::passes::{run, Dump, Graph, PassOptions, Pipeline};
+    use qnnc::session::{Job, Options, Stage};
     let text = "model m {\n input([8, 8, 1], scale: 255)\n quantize(weights: 4, activations: 2)\n c = conv2d(4, 3, padding: same)\n r = relu()\n p = max_pool(2, padding: same)\n b = batch_norm()\n d = dropout(0.5)\n s = separable_conv2d(8, 3, padding: same)\n g = global_avg_pool()\n b2 = batch_norm()\n r2 = relu()\n f = flatten()\n dense(10)\n}\n";
-    let front = qnnc::driver::frontend(qnnc::source::SourceFile::new("m.q", text));
+    let front = qnnc::session::Session::new(qnnc::source::SourceFile::new("m.q", text));
     assert!(!front.has_errors());
     let model = front.module.unwrap().models.remove(0);
-    let mut graph = Graph {
-        model: model.clone(),
-        params: Some(qnnc::params::init(&model, 1)),
-    };
-    let opts = PassOptions::default();
-    let report = run(
-        &mut graph,
-        &Pipeline::convert(&model, &opts),
-        &opts,
-        &Dump::default(),
-    )
-    .unwrap();
-    assert!(!report.has_errors(), "{:?}", report.diagnostics);
+    let params = qnnc::params::init(&model, 1);
+    let t = Job::new(model, Some(params), Options::default())
+        .transform(Stage::Converted)
+        .unwrap();
+    assert!(!t.has_errors(), "{:?}", t.diagnostics);
+    let graph = t.graph;
     let names: Vec<&str> = graph.model.layers.iter().map(|l| l.name.as_str()).collect();
     // As in cnn2snn: quantize() moves `b` before `p` and `b2` before `g` and folds `b2` into
     // `s`; `b` follows the ReLU, so it stays (and conversion will refuse it); the dropout goes.
@@ -267,20 +260,13 @@ fn convert_pipeline_syncretizes() {
 
     // Activation then max pooling: the pooling moves first.
     let text = "model m {\n input([8, 8, 1], scale: 255)\n c = conv2d(4, 3, padding: same, quantizer: max_per_axis(bits: 8))\n r = quantized_relu(bits: 2)\n p = max_pool(2, padding: same)\n d = dropout(0.25)\n f = flatten()\n dense(10, quantizer: max(bits: 2))\n}\n";
-    let front = qnnc::driver::frontend(qnnc::source::SourceFile::new("m.q", text));
+    let front = qnnc::session::Session::new(qnnc::source::SourceFile::new("m.q", text));
     let model = front.module.unwrap().models.remove(0);
-    let mut graph = Graph {
-        model: model.clone(),
-        params: None,
-    };
-    let report = run(
-        &mut graph,
-        &Pipeline::convert(&model, &opts),
-        &opts,
-        &Dump::default(),
-    )
-    .unwrap();
-    assert!(!report.has_errors());
+    let t = Job::new(model, None, Options::default())
+        .transform(Stage::Converted)
+        .unwrap();
+    assert!(!t.has_errors());
+    let graph = t.graph;
     let names: Vec<&str> = graph.model.layers.iter().map(|l| l.name.as_str()).collect();
     assert_eq!(names, ["c", "p", "r", "f", "dense"]);
     let p = graph.model.layer("p").unwrap();

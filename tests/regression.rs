@@ -148,7 +148,7 @@ fn nsoc_dims_past_u64_are_refused_as_huge() {
 #[test]
 fn npz_members_frames_an_archive() {
     let text = include_str!("../examples/toy.q");
-    let front = qnnc::driver::frontend(qnnc::source::SourceFile::new("toy.q", text));
+    let front = qnnc::session::Session::new(qnnc::source::SourceFile::new("toy.q", text));
     let model = &front.module.expect("toy.q lowers").models[0];
     let arrays = qnnc::params::init(model, 7).to_array_map();
     let mut npys = Vec::new();

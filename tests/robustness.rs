@@ -3,18 +3,26 @@
 
 use crate::common::{files_with_ext, qnnc, root};
 use proptest::prelude::*;
-use qnnc::driver::frontend;
+use qnnc::session::Session;
 use qnnc::source::SourceFile;
+
+fn render(front: &Session, opts: qnnc::diag::RenderOptions) -> String {
+    let diags = front
+        .diagnostics
+        .iter()
+        .map(|e| e as &dyn miette::Diagnostic);
+    qnnc::diag::render_all(&front.src, diags, opts)
+}
 
 fn check_no_panic(text: &str) {
     let src = SourceFile::new("fuzz.q", text);
     let result = std::panic::catch_unwind(|| {
-        let front = frontend(src);
+        let front = Session::new(src);
         // Rendering must not panic either (spans must lie inside the text).
         let opts = qnnc::diag::RenderOptions::plain(qnnc::diag::MessageFormat::Human);
-        let _ = qnnc::driver::render_diagnostics(&front.src, &front.diagnostics, opts);
+        let _ = render(&front, opts);
         let opts = qnnc::diag::RenderOptions::plain(qnnc::diag::MessageFormat::Short);
-        let _ = qnnc::driver::render_diagnostics(&front.src, &front.diagnostics, opts);
+        let _ = render(&front, opts);
         if let Some(file) = &front.file {
             let _ = qnnc::syntax::print::format(file, front.src.text());
         }
@@ -150,7 +158,7 @@ fn many_statements_are_fine() {
     }
     text.push_str("}\n");
     let src = SourceFile::new("many.q", text);
-    let front = frontend(src);
+    let front = Session::new(src);
     assert!(!front.has_errors());
     assert_eq!(front.module.unwrap().models[0].layers.len(), 2000);
 }

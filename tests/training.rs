@@ -8,7 +8,7 @@ use qnnc::source::SourceFile;
 use rand::{Rng, SeedableRng};
 
 fn model(text: &str) -> qnnc::ir::Model {
-    let front = qnnc::driver::frontend(SourceFile::new("t.q", text));
+    let front = qnnc::session::Session::new(SourceFile::new("t.q", text));
     assert!(!front.has_errors(), "{:?}", front.diagnostics);
     front.module.unwrap().models.remove(0)
 }

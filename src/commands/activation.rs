@@ -2,7 +2,7 @@
 //! replaces, as a figure, with its step, threshold and levels.
 
 use super::hist::render_arg_error;
-use crate::driver::CliError;
+use super::CliError;
 use crate::ir::Op;
 use crate::plot::{self, Format};
 use crate::quant::{ActivationSpec, QuantizedActivation};
@@ -10,14 +10,22 @@ use crate::source::SourceFile;
 use plotters::style::RGBColor;
 use std::path::PathBuf;
 
-#[derive(Clone, Debug)]
-pub struct ActivationOptions {
-    /// The activation, as written in a model: `quantized_relu(bits: 4, max_value: 6)`.
+/// `qnnc activation`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct ActivationArgs {
+    /// The activation as written in a model, e.g. `"quantized_relu(bits: 4, max_value: 6)"`.
     pub spec: String,
+    /// The figure (`.svg` or `.png`).
+    #[arg(short, long)]
     pub output: Option<PathBuf>,
-    /// The input range plotted.
-    pub range: (f32, f32),
-    /// Inputs whose outputs to print.
+    /// Lowest input plotted.
+    #[arg(long, default_value_t = -1.0, allow_hyphen_values = true)]
+    pub from: f32,
+    /// Highest input plotted.
+    #[arg(long, default_value_t = 8.0)]
+    pub to: f32,
+    /// Print the output for these inputs (computed in f32, as CNN2SNN does).
+    #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
     pub at: Vec<f32>,
 }
 
@@ -25,7 +33,7 @@ pub struct ActivationOptions {
 fn parse(text: &str) -> Result<ActivationSpec, CliError> {
     let model = format!("model m {{\n    input([1])\n    {}\n}}\n", text.trim());
     let src = SourceFile::new("activation", model);
-    let front = crate::driver::frontend(src.clone());
+    let front = crate::session::Session::new(src.clone());
     if let Some(e) = front.diagnostics.into_iter().find(crate::Error::is_error) {
         return Err(render_arg_error(&src, e));
     }
@@ -42,7 +50,7 @@ fn parse(text: &str) -> Result<ActivationSpec, CliError> {
     }
 }
 
-pub fn run(opts: &ActivationOptions) -> Result<(), CliError> {
+pub fn run(opts: &ActivationArgs) -> Result<(), CliError> {
     let format = match &opts.output {
         Some(p) => Some(Format::from_path(p).ok_or_else(|| CliError::Usage {
             message: format!("cannot tell the figure type of `{}`", p.display()),
@@ -70,7 +78,7 @@ pub fn run(opts: &ActivationOptions) -> Result<(), CliError> {
     let (Some(out), Some(format)) = (&opts.output, format) else {
         return Ok(());
     };
-    let (lo, hi) = opts.range;
+    let (lo, hi) = (opts.from, opts.to);
     let n = 2001;
     let xs: Vec<f32> = (0..n)
         .map(|i| lo + (hi - lo) * i as f32 / (n - 1) as f32)

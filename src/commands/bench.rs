@@ -8,13 +8,14 @@
 //! - integer-program images per second: the toy model, and a 32×32×3 separable network of
 //!   about one million weights (2 convolutions, 7 separable convolutions, 2 dense layers).
 
+use super::CliError;
 use crate::backend::cpu::network::{Inputs, Network};
 use crate::backend::cpu::train::{Schedule, TrainConfig, Trainer};
 use crate::backend::cpu::{AdamConfig, Cpu, OptimizerConfig};
 use crate::backend::nsoc::synth::{LayerSpec, Recipe};
-use crate::backend::nsoc::{Dims, LayerKind, Pooling, Simulator, Target};
-use crate::driver::CliError;
-use crate::passes::{Dump, Graph, PassOptions, Pipeline};
+use crate::backend::nsoc::{Dims, LayerKind, Pooling, Simulator};
+use crate::passes::PassOptions;
+use crate::session::{Job, Options, Session, Stage};
 use crate::source::SourceFile;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -22,11 +23,17 @@ use std::time::Instant;
 /// The toy model of the CNN2SNN tutorial, in float, as the benchmark trains it.
 const TOY: &str = include_str!("../../examples/toy_quantized.q");
 
-#[derive(Clone, Debug)]
-pub struct BenchOptions {
+/// `qnnc bench`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct BenchArgs {
+    /// The MNIST-style dataset to train on.
+    #[arg(long, default_value = "examples/data/mnist")]
     pub data: PathBuf,
+    /// Worker threads.
+    #[arg(long, default_value_t = super::default_threads(), value_parser = super::at_least_one)]
     pub threads: usize,
     /// Repetitions of every measurement, training epochs included (the best is kept).
+    #[arg(long, default_value_t = 3)]
     pub repeat: usize,
 }
 
@@ -41,11 +48,24 @@ struct Row {
     target: f64,
 }
 
-fn fail(e: impl std::fmt::Display) -> CliError {
-    CliError::Io {
-        message: e.to_string(),
-        help: None,
+/// The benchmark's own model failing is a bug of qnnc's.
+fn must<T>(r: Result<T, crate::session::Failure>, what: &str) -> T {
+    match r {
+        Ok(v) => v,
+        Err(e) => panic!("the benchmark's toy model {what}: {e:?}"),
     }
+}
+
+/// A job on the toy model with `passes`.
+fn toy_job(model: &crate::ir::Model, params: crate::params::Params, passes: PassOptions) -> Job {
+    Job::new(
+        model.clone(),
+        Some(params),
+        Options {
+            passes,
+            ..Options::default()
+        },
+    )
 }
 
 /// The 32×32×3 separable network of the NSoC benchmark (947 872 weights): random integer
@@ -92,25 +112,23 @@ fn best_epoch(
     let mut trainer = Trainer::new(config);
     let mut best = f64::MAX;
     for _ in 0..repeat.max(1) {
-        let r = trainer
-            .epoch(net, config, data, None, &mut |_| {})
-            .map_err(fail)?;
+        let r = trainer.epoch(net, config, data, None, &mut |_| {})?;
         best = best.min(r.seconds);
     }
     Ok(best)
 }
 
-pub fn run(opts: &BenchOptions) -> Result<(), CliError> {
+pub fn run(opts: &BenchArgs) -> Result<(), CliError> {
     let data = crate::io::load_dataset(&opts.data)?;
     let src = SourceFile::new("examples/toy_quantized.q", TOY);
-    let front = crate::driver::frontend(src);
+    let front = Session::new(src);
     let model = front
         .module
         .as_ref()
         .expect("the embedded toy model is valid")
         .models[0]
         .clone();
-    let cx = || Cpu::new(opts.threads).map_err(fail);
+    let cx = || Cpu::new(opts.threads);
     let config = TrainConfig {
         epochs: 1,
         batch_size: 128,
@@ -126,18 +144,12 @@ pub fn run(opts: &BenchOptions) -> Result<(), CliError> {
         float: true,
         ..PassOptions::default()
     };
-    let mut g = Graph {
-        model: model.clone(),
-        params: Some(crate::params::init(&model, 0)),
-    };
-    crate::passes::run(
-        &mut g,
-        &Pipeline::quantized(&model, &float_opts),
-        &float_opts,
-        &Dump::default(),
-    )?;
-    let mut net =
-        Network::new(cx()?, &g.model, g.params.as_ref().expect("weights"), 0).map_err(fail)?;
+    let g = must(
+        toy_job(&model, crate::params::init(&model, 0), float_opts).transformed(Stage::Quantized),
+        "does not transform",
+    )
+    .graph;
+    let mut net = Network::new(cx()?, &g.model, g.params.as_ref().expect("weights"), 0)?;
     let seconds = best_epoch(&mut net, &config, &data.train, opts.repeat)?;
     rows.push(Row {
         what: "train toy, float (s/epoch)",
@@ -172,18 +184,12 @@ pub fn run(opts: &BenchOptions) -> Result<(), CliError> {
         quantize: Some(crate::passes::parse_quantize_arg("8,4,8").expect("valid")),
         ..PassOptions::default()
     };
-    let mut g = Graph {
-        model: model.clone(),
-        params: Some(trained.clone()),
-    };
-    crate::passes::run(
-        &mut g,
-        &Pipeline::quantized(&model, &q_opts),
-        &q_opts,
-        &Dump::default(),
-    )?;
-    let mut qnet =
-        Network::new(cx()?, &g.model, g.params.as_ref().expect("weights"), 0).map_err(fail)?;
+    let g = must(
+        toy_job(&model, trained.clone(), q_opts).transformed(Stage::Quantized),
+        "does not transform",
+    )
+    .graph;
+    let mut qnet = Network::new(cx()?, &g.model, g.params.as_ref().expect("weights"), 0)?;
     let seconds = best_epoch(&mut qnet, &config, &data.train, opts.repeat)?;
     rows.push(Row {
         what: "train toy, quantized 8/4/8 (s/epoch)",
@@ -200,21 +206,16 @@ pub fn run(opts: &BenchOptions) -> Result<(), CliError> {
         quantize: Some(crate::passes::parse_quantize_arg("4,4,8").expect("valid")),
         ..PassOptions::default()
     };
-    let compiled = crate::compile::compile(
-        &model,
-        trained,
-        TOY,
-        Target::Software,
-        &toy_opts,
-        &Dump::default(),
-    )
-    .map_err(|_| fail("the toy model does not compile"))?;
-    let sim = Simulator::new(&compiled.emitted.program).map_err(fail)?;
+    let compiled = must(
+        toy_job(&model, trained, toy_opts).compile(TOY),
+        "does not compile",
+    );
+    let sim = Simulator::new(&compiled.program)?;
     let images = data.test.images.view();
     let mut best = f64::MAX;
     for _ in 0..opts.repeat.max(1) {
         let t = Instant::now();
-        sim.run(images).map_err(fail)?;
+        sim.run(images)?;
         best = best.min(t.elapsed().as_secs_f64());
     }
     rows.push(Row {
@@ -226,13 +227,15 @@ pub fn run(opts: &BenchOptions) -> Result<(), CliError> {
         target: 10.0,
     });
     let recipe = large_recipe();
-    let large = recipe.build().map_err(fail)?;
-    let large_sim = Simulator::new(&large).map_err(fail)?;
+    let large = recipe
+        .build()
+        .expect("the benchmark's synthetic program is valid");
+    let large_sim = Simulator::new(&large)?;
     let large_images = recipe.random_images(512, 2);
     let mut best = f64::MAX;
     for _ in 0..opts.repeat.max(1) {
         let t = Instant::now();
-        large_sim.run(large_images.view()).map_err(fail)?;
+        large_sim.run(large_images.view())?;
         best = best.min(t.elapsed().as_secs_f64());
     }
     rows.push(Row {

@@ -247,7 +247,7 @@ impl Checkpoint {
     /// lets a run be extended (`--epochs` larger than the checkpoint's); a different thread
     /// count is allowed and returned as a warning (the weights then differ in the last bits
     /// from an uninterrupted run).
-    pub fn check(&self, path: &Path, run: &RunIdentity) -> Result<Option<String>, IoError> {
+    pub fn check(&self, path: &Path, run: &RunIdentity) -> Result<Option<ThreadsChanged>, IoError> {
         let m = &self.meta;
         let mismatch = |cause: String, help: &str| {
             IoError::new(ErrorKind::Mismatch, cause)
@@ -285,10 +285,10 @@ impl Checkpoint {
             ));
         }
         if m.threads != run.threads {
-            return Ok(Some(format!(
-                "the checkpoint was written with {} thread(s), this run uses {}: the weights will differ in the last bits from an uninterrupted run",
-                m.threads, run.threads
-            )));
+            return Ok(Some(ThreadsChanged {
+                was: m.threads,
+                now: run.threads,
+            }));
         }
         Ok(None)
     }
@@ -387,4 +387,17 @@ impl Checkpoint {
         );
         Ok(())
     }
+}
+
+/// A resumed run on another thread count: allowed, but not bit-identical.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[error("the checkpoint was written with {was} thread(s), this run uses {now}: the weights will differ in the last bits from an uninterrupted run")]
+#[diagnostic(
+    code(cli::threads_changed),
+    severity(Warning),
+    help("resume with `--threads {was}` for the same bytes as an uninterrupted run")
+)]
+pub struct ThreadsChanged {
+    pub was: usize,
+    pub now: usize,
 }

@@ -1,87 +1,60 @@
 //! `qnnc compile`: a quantized model and its float weights → an NSoC integer program
 //! (`.nsoc`), as `cnn2snn.convert` would build it.
 
-use super::{emit, load_with_weights, Common};
-use crate::backend::nsoc::{self, Target};
-use crate::compile::{compile, hardware, CompileFailure};
-use crate::driver::CliError;
-use crate::passes::{Dump, PassOptions};
+use super::{emit, failed, load, CliError, Common, ModelArgs, TargetArg};
+use crate::backend::nsoc;
 use std::path::PathBuf;
 use std::time::Instant;
 
-#[derive(Clone, Debug)]
-pub struct CompileOptions {
-    pub model: PathBuf,
-    pub model_name: Option<String>,
+/// `qnnc compile`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct CompileArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// The float weights (`.npz`, `LAYER/VAR` in Keras layouts).
+    #[arg(long)]
     pub weights: PathBuf,
+    /// The program to write.
+    #[arg(short, long)]
     pub output: PathBuf,
-    pub target: Target,
-    pub passes: PassOptions,
-    pub dump: Dump,
+    /// `software` (the integer simulator; AKD1000 rules only warn) or `akd1000` (a model that
+    /// would not map is refused and nothing is written).
+    #[arg(long, value_enum, default_value_t = TargetArg::Software)]
+    pub target: TargetArg,
 }
 
-pub fn run(opts: &CompileOptions, common: &Common) -> Result<(), CliError> {
-    crate::io::check_output(&opts.output, &[&opts.model, &opts.weights])?;
-    let loaded = load_with_weights(
-        &opts.model,
-        opts.model_name.as_deref(),
-        &opts.weights,
+pub fn run(args: &CompileArgs, common: &Common) -> Result<(), CliError> {
+    let m = &args.model;
+    crate::io::check_output(&args.output, &[&m.model, &args.weights])?;
+    let options = m.passes.options(args.target.into());
+    let (session, job) = load(
+        &m.model,
+        m.model_name.as_deref(),
+        Some(&args.weights),
+        options,
         common,
     )?;
-    let original = loaded.params.clone();
     let start = Instant::now();
-    let mut compiled = match compile(
-        &loaded.model,
-        loaded.params,
-        loaded.front.src.text(),
-        opts.target,
-        &opts.passes,
-        &opts.dump,
-    ) {
+    let compiled = match job.compile(session.src.text()) {
         Ok(c) => c,
-        Err(CompileFailure::Io(e)) => return Err(e.into()),
-        Err(CompileFailure::Diagnostics(diags)) => {
-            emit(&loaded.front.src, &diags, common);
-            return Err(CliError::Reported(format!(
-                "`{}` cannot be compiled",
-                loaded.front.src.name()
-            )));
+        Err(f) => {
+            let what = match args.target {
+                TargetArg::Akd1000 => "does not map on the AKD1000; nothing was written",
+                TargetArg::Software => "cannot be compiled",
+            };
+            return Err(failed(&session, f, what, common));
         }
     };
-    // The AKD1000's rules: refused for the chip, warnings for the simulator.
-    let hw: Vec<crate::Error> = hardware(&compiled, Some(&original))
-        .into_iter()
-        .map(crate::Error::from)
-        .collect();
     let elapsed = start.elapsed();
-    let mut notes = std::mem::take(&mut compiled.notes);
-    match opts.target {
-        Target::Akd1000 if !hw.is_empty() => {
-            notes.extend(hw);
-            emit(&loaded.front.src, &notes, common);
-            return Err(CliError::Reported(format!(
-                "`{}` does not map on the AKD1000; nothing was written",
-                loaded.front.src.name()
-            )));
-        }
-        Target::Akd1000 => {}
-        Target::Software => notes.extend(hw.into_iter().map(crate::Error::into_warning)),
-    }
-    emit(&loaded.front.src, &notes, common);
-    let program = &compiled.emitted.program;
-    nsoc::write_file(&opts.output, program).map_err(|e| match e {
-        nsoc::FormatError::Write(e) => CliError::File(e),
-        other => CliError::Io {
-            message: format!("cannot write `{}`: {other}", opts.output.display()),
-            help: None,
-        },
-    })?;
+    emit(&session.src, &compiled.diagnostics, common);
+    let program = &compiled.program;
+    nsoc::write_file(&args.output, program)?;
     let weights: usize = program.layers.iter().map(|l| l.parameter_count()).sum();
     println!(
         "compiled `{}` for {} → `{}`: {} layers, {} weights, in {:.1} ms",
         program.model_name,
         program.target.as_str(),
-        opts.output.display(),
+        args.output.display(),
         program.layers.len(),
         crate::ir::summary::thousands(weights as u64),
         elapsed.as_secs_f64() * 1e3

@@ -3,151 +3,125 @@
 //! input_weights: 8)`, fine-tune it, compile it for the AKD1000, run the integer program on the
 //! 10 000 test images, and print one table.
 
-use super::train::{train, TrainOptions};
-use super::{load_with_weights, Common};
-use crate::backend::cpu::network::{Inputs, Network};
-use crate::backend::cpu::train::Schedule;
-use crate::backend::cpu::Cpu;
+use super::train::{train, OptimizerKind, ScheduleArg, TrainArgs};
+use super::{argmax, failed, load, CliError, Common, ModelArgs, PassArgs};
+use crate::backend::cpu::network::Inputs;
 use crate::backend::nsoc::{LayerOutput, Simulator, Target};
-use crate::compile::{compile, hardware, CompileFailure};
-use crate::driver::CliError;
-use crate::passes::{Dump, Graph, PassOptions, Pipeline};
+use crate::io::{ErrorKind, IoError};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-#[derive(Clone, Debug)]
-pub struct DemoOptions {
+/// `qnnc demo`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct DemoArgs {
+    /// The model (the CNN2SNN tutorial's toy model).
+    #[arg(long, default_value = "examples/toy.q")]
     pub model: PathBuf,
+    /// The MNIST-style dataset directory (IDX files, gzipped or not).
+    #[arg(long, default_value = "examples/data/mnist")]
     pub data: PathBuf,
-    /// Where the weights and the program go.
+    /// Where the weights and the program are written.
+    #[arg(long, default_value = "demo-out")]
     pub out: PathBuf,
+    /// Worker threads.
+    #[arg(long, default_value_t = super::default_threads(), value_parser = super::at_least_one)]
     pub threads: usize,
+    /// Epochs of float training.
+    #[arg(long, default_value_t = 5)]
     pub float_epochs: usize,
+    /// Epochs of quantized fine-tuning.
+    #[arg(long, default_value_t = 2)]
     pub tune_epochs: usize,
+    /// Seed of the initial weights and the shuffling.
+    #[arg(long, default_value_t = 0)]
     pub seed: u64,
 }
 
-fn fail(e: impl std::fmt::Display) -> CliError {
-    CliError::Io {
-        message: e.to_string(),
-        help: None,
-    }
-}
-
-fn argmax(row: &[f32]) -> usize {
-    row.iter()
-        .enumerate()
-        .fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &v)| {
-            if v > bv {
-                (i, v)
-            } else {
-                (bi, bv)
-            }
-        })
-        .0
-}
-
-pub fn run(opts: &DemoOptions, common: &Common) -> Result<(), CliError> {
+pub fn run(opts: &DemoArgs, common: &Common) -> Result<(), CliError> {
     let start = Instant::now();
-    std::fs::create_dir_all(&opts.out).map_err(|e| CliError::Io {
-        message: format!(
-            "cannot create `{}`: {}",
-            opts.out.display(),
-            crate::driver::io_reason(&e)
-        ),
-        help: None,
+    std::fs::create_dir_all(&opts.out).map_err(|e| {
+        IoError::new(ErrorKind::Os, crate::io::reason(&e))
+            .at(&opts.out)
+            .with_help("give `--out` a directory that can be created")
     })?;
     let float_w = opts.out.join("toy_float.npz");
     let quant_w = opts.out.join("toy_quantized.npz");
     let program_path = opts.out.join("toy.nsoc");
     let quantize = crate::passes::parse_quantize_arg("4,4,8").expect("a valid spec");
-    let float_opts = PassOptions {
+    let float_args = PassArgs {
         float: true,
-        ..PassOptions::default()
+        ..PassArgs::default()
     };
-    let quant_opts = PassOptions {
+    let quant_args = PassArgs {
         float: true,
         quantize: Some(quantize),
-        ..PassOptions::default()
+        ..PassArgs::default()
     };
     eprintln!(
         "1/4 training `{}` in float on `{}`",
         opts.model.display(),
         opts.data.display()
     );
-    let base = TrainOptions {
-        model: opts.model.clone(),
-        model_name: None,
+    let base = TrainArgs {
+        model: ModelArgs {
+            model: opts.model.clone(),
+            model_name: None,
+            passes: float_args,
+        },
         data: opts.data.clone(),
         output: float_w.clone(),
         weights: None,
         epochs: opts.float_epochs,
         batch_size: 128,
-        learning_rate: Some(0.003),
-        optimizer: super::train::OptimizerKind::Adam,
-        schedule: Schedule::Cosine,
+        lr: Some(0.003),
+        optimizer: OptimizerKind::Adam,
+        schedule: ScheduleArg::Cosine,
         momentum: 0.9,
         seed: opts.seed,
         threads: opts.threads,
         no_validation: true,
         resume: false,
         checkpoint: None,
-        passes: float_opts,
-        dump: Dump::default(),
     };
     let float_acc = train(&base, common)?;
     eprintln!(
         "2/4 quantizing (4-bit weights, 4-bit activations, 8-bit input weights) and fine-tuning"
     );
-    let tune = TrainOptions {
+    let tune = TrainArgs {
+        model: ModelArgs {
+            passes: quant_args.clone(),
+            ..base.model.clone()
+        },
         output: quant_w.clone(),
         weights: Some(float_w.clone()),
         epochs: opts.tune_epochs,
-        learning_rate: Some(0.0005),
-        passes: quant_opts.clone(),
+        lr: Some(0.0005),
         ..base.clone()
     };
     let quant_acc = train(&tune, common)?;
 
     eprintln!("3/4 compiling for the AKD1000");
-    let loaded = load_with_weights(&opts.model, None, &quant_w, common)?;
-    let original = loaded.params.clone();
+    let (session, job) = load(
+        &opts.model,
+        None,
+        Some(&quant_w),
+        quant_args.options(Target::Akd1000),
+        common,
+    )?;
     let t = Instant::now();
-    let compiled = match compile(
-        &loaded.model,
-        loaded.params.clone(),
-        loaded.front.src.text(),
-        Target::Akd1000,
-        &quant_opts,
-        &Dump::default(),
-    ) {
-        Ok(c) => c,
-        Err(CompileFailure::Io(e)) => return Err(e.into()),
-        Err(CompileFailure::Diagnostics(d)) => {
-            super::emit(&loaded.front.src, &d, common);
-            return Err(CliError::Reported(
-                "the demo model does not compile".to_string(),
-            ));
-        }
-    };
-    let violations = hardware(&compiled, Some(&original));
+    let compiled = job
+        .compile(session.src.text())
+        .map_err(|f| failed(&session, f, "does not map on the AKD1000", common))?;
     let compile_ms = t.elapsed().as_secs_f64() * 1e3;
-    if !violations.is_empty() {
-        let d: Vec<crate::Error> = violations.into_iter().map(Into::into).collect();
-        super::emit(&loaded.front.src, &d, common);
-        return Err(CliError::Reported(
-            "the demo model does not map on the AKD1000".to_string(),
-        ));
-    }
-    crate::backend::nsoc::write_file(&program_path, &compiled.emitted.program).map_err(fail)?;
+    crate::backend::nsoc::write_file(&program_path, &compiled.program)?;
 
     eprintln!("4/4 running the integer program on the test images");
     let data = crate::io::load_dataset(&opts.data)?;
     let images = &data.test.images;
     let labels = &data.test.labels;
-    let sim = Simulator::new(&compiled.emitted.program).map_err(fail)?;
+    let sim = Simulator::new(&compiled.program)?;
     let t = Instant::now();
-    let out = sim.run(images.view()).map_err(fail)?;
+    let out = sim.run(images.view())?;
     let sim_seconds = t.elapsed().as_secs_f64();
     let potentials = match out {
         LayerOutput::Potentials(p) => p,
@@ -159,12 +133,7 @@ pub fn run(opts: &DemoOptions, common: &Common) -> Result<(), CliError> {
         .as_slice()
         .expect("contiguous")
         .chunks(classes)
-        .map(|c| {
-            c.iter()
-                .enumerate()
-                .max_by_key(|(_, &v)| v)
-                .map_or(0, |(i, _)| i)
-        })
+        .map(argmax)
         .collect();
     let int_acc = program_pred
         .iter()
@@ -173,23 +142,9 @@ pub fn run(opts: &DemoOptions, common: &Common) -> Result<(), CliError> {
         .count() as f64
         / n as f64;
     // The quantized executor on the same images, for agreement.
-    let mut graph = Graph {
-        model: loaded.model.clone(),
-        params: Some(loaded.params),
-    };
-    crate::passes::run(
-        &mut graph,
-        &Pipeline::quantized(&loaded.model, &quant_opts),
-        &quant_opts,
-        &Dump::default(),
-    )?;
-    let mut net = Network::new(
-        Cpu::new(opts.threads).map_err(fail)?,
-        &graph.model,
-        graph.params.as_ref().expect("weights"),
-        0,
-    )
-    .map_err(fail)?;
+    let (mut net, _) = job
+        .executor(opts.threads, 0)
+        .map_err(|f| failed(&session, f, "cannot be transformed", common))?;
     let (logits, _) = net.predict(&Inputs::U8(images.view().into_dyn()), true, 1000, false);
     let cpu_pred: Vec<usize> = logits
         .as_slice()

@@ -6,26 +6,30 @@
 //! levels (exact matches, off-by-one, largest difference); for a last layer without
 //! activation, the program's dequantized potentials are compared with the executor's values.
 
-use super::{emit, load_with_weights, Common};
+use super::{emit, failed, load, CliError, Common, ModelArgs};
 use crate::backend::cpu::network::{Inputs, Network};
 use crate::backend::cpu::Cpu;
 use crate::backend::nsoc::{LayerOutput, Simulator, Target};
-use crate::compile::{compile, CompileFailure};
-use crate::driver::CliError;
 use crate::io::Array;
 use crate::ir::Op;
-use crate::passes::{Dump, PassOptions};
 use crate::quant::QuantizedActivation;
+use crate::session::Compiled;
 use std::path::PathBuf;
 
-#[derive(Clone, Debug)]
-pub struct DiffOptions {
-    pub model: PathBuf,
-    pub model_name: Option<String>,
+/// `qnnc diff`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct DiffArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// The float weights (`.npz`).
+    #[arg(long)]
     pub weights: PathBuf,
+    /// uint8 images (`.npy`).
+    #[arg(long)]
     pub input: PathBuf,
+    /// Worker threads of the executor.
+    #[arg(long, default_value_t = super::default_threads(), value_parser = super::at_least_one)]
     pub threads: usize,
-    pub passes: PassOptions,
 }
 
 /// How one Akida layer's outputs agree.
@@ -42,33 +46,24 @@ pub struct LayerAgreement {
     pub levels: bool,
 }
 
-fn fail(e: impl std::fmt::Display) -> CliError {
-    CliError::Io {
-        message: e.to_string(),
-        help: None,
-    }
-}
-
 /// Compares the executor and the program on `images`.
 pub fn agreement(
-    compiled: &crate::compile::Compiled,
+    compiled: &Compiled,
     images: &ndarray::Array4<u8>,
     threads: usize,
 ) -> Result<Vec<LayerAgreement>, CliError> {
     let graph = &compiled.graph;
-    let cx = Cpu::new(threads).map_err(fail)?;
     let mut net = Network::new(
-        cx,
+        Cpu::new(threads)?,
         &graph.model,
         graph.params.as_ref().expect("compiled with weights"),
         0,
-    )
-    .map_err(fail)?;
+    )?;
     let inputs = Inputs::U8(images.view().into_dyn());
     let (_, layers) = net.predict(&inputs, true, 256, true);
-    let program = &compiled.emitted.program;
-    let sim = Simulator::new(program).map_err(fail)?;
-    let outputs = sim.run_all(images.view()).map_err(fail)?;
+    let program = &compiled.program;
+    let sim = Simulator::new(program)?;
+    let outputs = sim.run_all(images.view())?;
     let mut result = Vec::new();
     for ((block, hw), out) in compiled.blocks.iter().zip(&program.layers).zip(&outputs) {
         let cpu = &layers[block.last()].1;
@@ -102,7 +97,7 @@ pub fn agreement(
                 });
             }
             LayerOutput::Potentials(p) => {
-                let deq = sim.dequantize(p.view()).map_err(fail)?;
+                let deq = sim.dequantize(p.view())?;
                 let max = deq
                     .iter()
                     .zip(cpu.iter())
@@ -122,24 +117,27 @@ pub fn agreement(
     Ok(result)
 }
 
-pub fn run(opts: &DiffOptions, common: &Common) -> Result<(), CliError> {
-    let loaded = load_with_weights(
-        &opts.model,
-        opts.model_name.as_deref(),
-        &opts.weights,
+pub fn run(opts: &DiffArgs, common: &Common) -> Result<(), CliError> {
+    let m = &opts.model;
+    let (session, job) = load(
+        &m.model,
+        m.model_name.as_deref(),
+        Some(&opts.weights),
+        m.passes.options(Target::Software),
         common,
     )?;
-    let input_shape = loaded.model.input.shape.dims().to_vec();
+    let input_shape = job.model.input.shape.dims().to_vec();
     let images = match super::predict::read_inputs(&opts.input, &input_shape)? {
-        Array::U8(a) => a
-            .into_dimensionality::<ndarray::Ix4>()
-            .map_err(|_| CliError::Io {
-                message: format!(
-                    "model `{}` takes vectors; `diff` compares image models",
-                    loaded.model.name
-                ),
-                help: None,
-            })?,
+        Array::U8(a) => {
+            a.into_dimensionality::<ndarray::Ix4>()
+                .map_err(|_| CliError::Mismatch {
+                    message: format!(
+                        "model `{}` takes vectors; `diff` compares image models",
+                        job.model.name
+                    ),
+                    help: None,
+                })?
+        }
         other => {
             return Err(crate::io::IoError::new(
                 crate::io::ErrorKind::WrongDtype,
@@ -155,30 +153,18 @@ pub fn run(opts: &DiffOptions, common: &Common) -> Result<(), CliError> {
     };
     let samples = images.dim().0;
     super::memory::check_model(
-        &loaded.model,
+        &job.model,
         super::memory::Usage::Inference {
             batch: samples.min(256),
             samples,
             keep_layers: true,
         },
     )?;
-    let compiled = match compile(
-        &loaded.model,
-        loaded.params.clone(),
-        loaded.front.src.text(),
-        Target::Software,
-        &opts.passes,
-        &Dump::default(),
-    ) {
-        Ok(c) => c,
-        Err(CompileFailure::Io(e)) => return Err(e.into()),
-        Err(CompileFailure::Diagnostics(d)) => {
-            emit(&loaded.front.src, &d, common);
-            return Err(CliError::Reported("cannot compile".to_string()));
-        }
-    };
-    emit(&loaded.front.src, &compiled.notes, common);
-    super::memory::check_program(&compiled.emitted.program, samples, true)?;
+    let compiled = job
+        .compile(session.src.text())
+        .map_err(|f| failed(&session, f, "cannot be compiled", common))?;
+    emit(&session.src, &compiled.diagnostics, common);
+    super::memory::check_program(&compiled.program, samples, true)?;
     let rows = agreement(&compiled, &images, opts.threads)?;
     println!(
         "quantized executor vs integer program on {} image(s) of `{}`:",

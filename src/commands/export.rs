@@ -3,12 +3,23 @@
 //! `python/qnnc_akida` saves as `.fbz`, runs with BrainChip's engine or maps on an AKD1000.
 
 use super::inspect::read_program;
-use crate::backend::nsoc::akida::program_to_json;
-use crate::driver::CliError;
+use super::CliError;
+use crate::target::bridge::program_to_json;
 use std::io::Write;
-use std::path::Path;
+use std::path::PathBuf;
 
-pub fn run(program: &Path, akida: &Path) -> Result<(), CliError> {
+/// `qnnc export`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct ExportArgs {
+    /// The `.nsoc` program written by `qnnc compile`.
+    pub program: PathBuf,
+    /// Where to write the akida 2.19 model JSON.
+    #[arg(long, value_name = "OUT.json")]
+    pub akida: PathBuf,
+}
+
+pub fn run(args: &ExportArgs) -> Result<(), CliError> {
+    let (program, akida) = (&args.program, &args.akida);
     crate::io::check_output(akida, &[program])?;
     let p = read_program(program)?;
     let json = program_to_json(&p);
@@ -18,7 +29,7 @@ pub fn run(program: &Path, akida: &Path) -> Result<(), CliError> {
         p.model_name,
         p.layers.len(),
         akida.display(),
-        crate::backend::nsoc::akida::AKIDA_VERSION,
+        crate::target::bridge::AKIDA_VERSION,
         akida.display()
     );
     Ok(())

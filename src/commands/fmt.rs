@@ -1,24 +1,29 @@
 //! `qnnc fmt`: rewrite a `.q` file in canonical form (comments kept); `--check` only reports.
 
-use super::{emit, Common};
-use crate::driver::{self, CliError};
+use super::{emit, CliError, Common};
+use crate::session::Session;
 use crate::syntax;
 use std::path::PathBuf;
 
-#[derive(Clone, Debug)]
-pub struct FmtOptions {
+/// `qnnc fmt`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct FmtArgs {
+    /// The `.q` files to format.
+    #[arg(required = true)]
     pub files: Vec<PathBuf>,
-    /// Report files that are not formatted instead of rewriting them.
+    /// Only check: exit 1 and list the files that are not formatted.
+    #[arg(long)]
     pub check: bool,
     /// Print the formatted text instead of rewriting the file.
+    #[arg(long, conflicts_with = "check")]
     pub stdout: bool,
 }
 
-pub fn run(opts: &FmtOptions, common: &Common) -> Result<(), CliError> {
+pub fn run(opts: &FmtArgs, common: &Common) -> Result<(), CliError> {
     let mut unformatted = Vec::new();
     let mut failed = false;
     for path in &opts.files {
-        let src = driver::read_source(path)?;
+        let src = Session::read_source(path)?;
         let file = match syntax::parse(&src) {
             Ok(f) => f,
             Err(e) => {

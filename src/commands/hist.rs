@@ -2,65 +2,68 @@
 //! the histogram of the same weights after quantization — to see how a quantizer spends its
 //! levels. `--quantizer` tries another quantizer on the same weights.
 
-use super::{load_with_weights, run_passes, Common};
-use crate::driver::CliError;
+use super::{failed, load, report, CliError, Common, ModelArgs};
+use crate::backend::nsoc::Target;
 use crate::ir::summary::describe_quantizer;
 use crate::ir::QuantizerRef;
-use crate::passes::{Dump, Graph, PassOptions, Pipeline};
 use crate::plot::{self, Format, Histogram, Panel};
 use crate::quant::{build, QuantizerSpec};
+use crate::session::Stage;
 use crate::source::SourceFile;
 use crate::syntax::ast::{Expr, ExprKind};
 use plotters::style::RGBColor;
 use std::path::PathBuf;
 
-#[derive(Clone, Debug)]
-pub struct HistOptions {
-    pub model: PathBuf,
-    pub model_name: Option<String>,
+/// `qnnc hist`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct HistArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// The float weights (`.npz`).
+    #[arg(long)]
     pub weights: PathBuf,
+    /// The layer whose kernel to plot.
+    #[arg(long)]
     pub layer: String,
-    /// The kernel to plot (`kernel`, `depthwise_kernel`, `pointwise_kernel`); default: the
-    /// layer's first quantized kernel, else its first kernel.
+    /// Which kernel (`kernel`, `depthwise_kernel`, `pointwise_kernel`); default: the layer's
+    /// first quantized kernel, else its first kernel.
+    #[arg(long)]
     pub variable: Option<String>,
-    /// A quantizer call (`max(bits: 4)`) or the name of one defined in the file.
+    /// Another quantizer to try: a call like `"max(bits: 4)"` or a quantizer of the file.
+    #[arg(long)]
     pub quantizer: Option<String>,
+    /// The figure (`.svg` or `.png`).
+    #[arg(short, long)]
     pub output: PathBuf,
-    pub bins: usize,
-    pub passes: PassOptions,
+    /// Number of histogram bins.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10000))]
+    pub bins: u32,
 }
 
-pub fn run(opts: &HistOptions, common: &Common) -> Result<(), CliError> {
+pub fn run(opts: &HistArgs, common: &Common) -> Result<(), CliError> {
     let format = Format::from_path(&opts.output).ok_or_else(|| CliError::Usage {
         message: format!("cannot tell the figure type of `{}`", opts.output.display()),
         help: Some("name the output `….svg` or `….png`".to_string()),
     })?;
-    crate::io::check_output(&opts.output, &[&opts.model, &opts.weights])?;
-    let loaded = load_with_weights(
-        &opts.model,
-        opts.model_name.as_deref(),
-        &opts.weights,
+    let m = &opts.model;
+    crate::io::check_output(&opts.output, &[&m.model, &opts.weights])?;
+    let (session, job) = load(
+        &m.model,
+        m.model_name.as_deref(),
+        Some(&opts.weights),
+        m.passes.options(Target::Software),
         common,
     )?;
-    let named = loaded
-        .front
+    let named = session
         .module
         .as_ref()
         .map(|m| m.quantizers.clone())
         .unwrap_or_default();
-    let mut graph = Graph {
-        model: loaded.model,
-        params: Some(loaded.params),
-    };
-    let pipeline = Pipeline::quantized(&graph.model, &opts.passes);
-    run_passes(
-        &loaded.front.src,
-        &mut graph,
-        &pipeline,
-        &opts.passes,
-        &Dump::default(),
-        common,
-    )?;
+    let t = job
+        .transformed(Stage::Quantized)
+        .map_err(|f| failed(&session, f, "cannot be transformed", common))?;
+    report(&session, &t, common);
+    let graph = t.graph;
     let layer = graph.model.layer(&opts.layer).ok_or_else(|| {
         let names: Vec<&str> = graph.model.layers.iter().map(|l| l.name.as_str()).collect();
         CliError::Usage {
@@ -138,7 +141,7 @@ pub fn run(opts: &HistOptions, common: &Common) -> Result<(), CliError> {
     let panels = [
         Panel {
             title: format!("float weights ({} values)", values.len()),
-            hist: Histogram::new(&values, lo, hi, opts.bins),
+            hist: Histogram::new(&values, lo, hi, opts.bins as usize),
             color: RGBColor(31, 119, 180),
         },
         Panel {
@@ -151,7 +154,7 @@ pub fn run(opts: &HistOptions, common: &Common) -> Result<(), CliError> {
                 }
                 _ => format!("{} ({distinct} distinct values)", describe_quantizer(&spec)),
             },
-            hist: Histogram::new(&qvalues, lo, hi, opts.bins),
+            hist: Histogram::new(&qvalues, lo, hi, opts.bins as usize),
             color: RGBColor(255, 127, 14),
         },
     ];

@@ -1,21 +1,28 @@
 //! `qnnc init`: initial weights with Keras' default initialisers, deterministic per seed.
 
-use super::{load_model_file, Common};
-use crate::driver::CliError;
+use super::{open, CliError, Common};
 use std::path::PathBuf;
 
-#[derive(Clone, Debug)]
-pub struct InitOptions {
+/// `qnnc init`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct InitArgs {
+    /// The `.q` file.
     pub model: PathBuf,
-    pub model_name: Option<String>,
+    /// The `.npz` to write.
+    #[arg(short, long)]
     pub output: PathBuf,
+    /// Random seed (same seed, same weights).
+    #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// The model to initialise when the file defines several.
+    #[arg(long = "model", value_name = "NAME")]
+    pub model_name: Option<String>,
 }
 
-pub fn run(opts: &InitOptions, common: &Common) -> Result<(), CliError> {
+pub fn run(opts: &InitArgs, common: &Common) -> Result<(), CliError> {
     crate::io::check_output(&opts.output, &[&opts.model])?;
-    let front = load_model_file(&opts.model, common)?;
-    let model = front.select_model(opts.model_name.as_deref())?;
+    let session = open(&opts.model, common)?;
+    let model = session.model(opts.model_name.as_deref())?;
     super::memory::check_model(model, super::memory::Usage::Weights)?;
     let params = crate::params::init(model, opts.seed);
     params.save(&opts.output)?;

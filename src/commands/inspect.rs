@@ -1,7 +1,7 @@
 //! `qnnc inspect`: what an `.nsoc` program holds, layer by layer, as text, RON or JSON.
 
+use super::CliError;
 use crate::backend::nsoc;
-use crate::driver::CliError;
 use std::path::Path;
 
 /// `--format`.
@@ -16,8 +16,19 @@ pub enum InspectFormat {
     Json,
 }
 
-pub fn run(program: &Path, format: InspectFormat) -> Result<(), CliError> {
-    let p = read_program(program)?;
+/// `qnnc inspect`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct InspectArgs {
+    /// The `.nsoc` program written by `qnnc compile`.
+    pub program: std::path::PathBuf,
+    /// How to show it: a readable summary, or every value as RON or JSON.
+    #[arg(long, value_enum, default_value_t = InspectFormat::Text)]
+    pub format: InspectFormat,
+}
+
+pub fn run(args: &InspectArgs) -> Result<(), CliError> {
+    let format = args.format;
+    let p = read_program(&args.program)?;
     match format {
         InspectFormat::Text => print!("{p}"),
         InspectFormat::Ron => {
@@ -59,9 +70,6 @@ pub fn read_program(path: &Path) -> Result<nsoc::Program, CliError> {
         nsoc::FormatError::Read { source, .. } => {
             IoError::os("read the program", &source).at(path).into()
         }
-        other => CliError::Io {
-            message: format!("`{}`: {other}", path.display()),
-            help: Some("recompile the model with `qnnc compile`".to_string()),
-        },
+        other => CliError::program_file(path, other),
     })
 }

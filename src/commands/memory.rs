@@ -15,8 +15,8 @@
 //!
 //! All arithmetic saturates, so absurd shapes give an absurd (refused) size, never an overflow.
 
+use super::CliError;
 use crate::backend::nsoc::Program;
-use crate::driver::CliError;
 use crate::io::budget;
 use crate::ir::Model;
 

@@ -1,71 +1,61 @@
 //! `qnnc predict`: the CPU executor's forward pass on images from a `.npy`.
 
-use super::{load_with_weights, run_passes, Common};
+use super::{failed, load, report, CliError, Common, ModelArgs};
 use crate::backend::cpu::network::{Inputs, Network};
-use crate::backend::cpu::Cpu;
-use crate::driver::CliError;
-use crate::io::Array;
-use crate::passes::{Dump, Graph, PassOptions, Pipeline};
-use std::path::PathBuf;
+use crate::backend::nsoc::Target;
+use crate::io::{Array, ErrorKind, IoError};
+use crate::session::Session;
+use std::path::{Path, PathBuf};
 
-#[derive(Clone, Debug)]
-pub struct PredictOptions {
-    pub model: PathBuf,
-    pub model_name: Option<String>,
+/// `qnnc predict`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct PredictArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// The float weights (`.npz`).
+    #[arg(long)]
     pub weights: PathBuf,
+    /// The inputs (`.npy`): a batch or one sample.
+    #[arg(long)]
     pub input: PathBuf,
+    /// Where to write the outputs (`.npy`, float32).
+    #[arg(short, long)]
     pub output: PathBuf,
-    /// Drop a final softmax.
+    /// Output the logits (drop a final softmax).
+    #[arg(long)]
     pub logits: bool,
-    /// Also write every layer's output here.
+    /// Also write every layer's output to this directory (`<k>_<layer>.npy`).
+    #[arg(long, value_name = "DIR")]
     pub layers: Option<PathBuf>,
+    /// Worker threads.
+    #[arg(long, default_value_t = super::default_threads(), value_parser = super::at_least_one)]
     pub threads: usize,
+    /// Samples per batch.
+    #[arg(long, default_value_t = 256, value_parser = super::at_least_one)]
     pub batch_size: usize,
-    pub passes: PassOptions,
-    /// `--dump-after`: the IR after these passes, as RON.
-    pub dump: Dump,
 }
 
-/// Builds the executor for a model file and its weights: the quantized model (the model's
-/// `quantize(...)` and explicit quantizers), or with `float` the float model.
+/// The executor of a model file and its weights (the quantized model, or with `--float` the
+/// float one), on `threads` workers, with the session it came from.
 pub fn network(
-    model: &std::path::Path,
-    model_name: Option<&str>,
-    weights: &std::path::Path,
+    m: &ModelArgs,
+    weights: &Path,
     threads: usize,
-    passes: &PassOptions,
-    dump: &Dump,
+    seed: u64,
     common: &Common,
-) -> Result<(Network, super::Loaded), CliError> {
-    let loaded = load_with_weights(model, model_name, weights, common)?;
-    let mut graph = Graph {
-        model: loaded.model.clone(),
-        params: Some(loaded.params.clone()),
-    };
-    let pipeline = Pipeline::quantized(&graph.model, passes);
-    run_passes(
-        &loaded.front.src,
-        &mut graph,
-        &pipeline,
-        passes,
-        dump,
+) -> Result<(Network, Session, crate::session::Job), CliError> {
+    let (session, job) = load(
+        &m.model,
+        m.model_name.as_deref(),
+        Some(weights),
+        m.passes.options(Target::Software),
         common,
     )?;
-    let cx = Cpu::new(threads).map_err(|e| CliError::Usage {
-        message: e.to_string(),
-        help: None,
-    })?;
-    let net = Network::new(
-        cx,
-        &graph.model,
-        graph.params.as_ref().expect("built with weights"),
-        0,
-    )
-    .map_err(|e| CliError::Io {
-        message: e.to_string(),
-        help: None,
-    })?;
-    Ok((net, loaded))
+    let (net, t) = job
+        .executor(threads, seed)
+        .map_err(|f| failed(&session, f, "cannot be transformed", common))?;
+    report(&session, &t, common);
+    Ok((net, session, job))
 }
 
 /// Reads images for a model: a `.npy` of uint8 (mapped by the input scaling) or float32 (used
@@ -76,18 +66,20 @@ pub fn read_inputs(path: &std::path::Path, input_shape: &[usize]) -> Result<Arra
     let fits = shape.len() == input_shape.len() + 1 && shape[1..] == *input_shape;
     let single = shape == input_shape;
     if !fits && !single {
-        return Err(CliError::Io {
-            message: format!(
-                "`{}` holds an array of shape {shape:?}, but the model takes (batch, {}) inputs",
-                path.display(),
+        return Err(IoError::new(
+            ErrorKind::WrongShape,
+            format!(
+                "holds an array of shape {shape:?}, but the model takes (batch, {}) inputs",
                 input_shape
                     .iter()
                     .map(|d| d.to_string())
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
-            help: Some("give one sample or a batch with the model's input shape".to_string()),
-        });
+        )
+        .at(path)
+        .with_help("give one sample or a batch with the model's input shape")
+        .into());
     }
     let mut with_batch = shape.clone();
     if single {
@@ -109,31 +101,27 @@ pub fn read_inputs(path: &std::path::Path, input_shape: &[usize]) -> Result<Arra
     match array {
         Array::U8(_) | Array::F32(_) => Ok(reshape(array)),
         Array::F64(x) => Ok(reshape(Array::F32(x.mapv(|v| v as f32)))),
-        other => Err(CliError::Io {
-            message: format!(
-                "`{}` holds {} values; inputs are uint8 images or float32 values",
-                path.display(),
+        other => Err(IoError::new(
+            ErrorKind::WrongDtype,
+            format!(
+                "holds {} values; inputs are uint8 images or float32 values",
                 other.dtype().name()
             ),
-            help: None,
-        }),
+        )
+        .at(path)
+        .into()),
     }
 }
 
-pub fn run(opts: &PredictOptions, common: &Common) -> Result<(), CliError> {
-    crate::io::check_output(&opts.output, &[&opts.model, &opts.weights, &opts.input])?;
+pub fn run(opts: &PredictArgs, common: &Common) -> Result<(), CliError> {
+    crate::io::check_output(
+        &opts.output,
+        &[&opts.model.model, &opts.weights, &opts.input],
+    )?;
     if let Some(dir) = &opts.layers {
         super::check_layers_dir(dir)?;
     }
-    let (mut net, _) = network(
-        &opts.model,
-        opts.model_name.as_deref(),
-        &opts.weights,
-        opts.threads,
-        &opts.passes,
-        &opts.dump,
-        common,
-    )?;
+    let (mut net, _, job) = network(&opts.model, &opts.weights, opts.threads, 0, common)?;
     let input_shape = net.model().input.shape.dims().to_vec();
     let array = read_inputs(&opts.input, &input_shape)?;
     let inputs = match &array {
@@ -171,7 +159,7 @@ pub fn run(opts: &PredictOptions, common: &Common) -> Result<(), CliError> {
         "predicted {} sample(s) with `{}` ({}) → `{}` {shape:?}",
         shape[0],
         net.model().name,
-        opts.passes.describe(net.model()),
+        job.options.passes.describe(&job.model),
         opts.output.display()
     );
     Ok(())

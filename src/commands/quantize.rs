@@ -2,24 +2,26 @@
 //! folded, every quantized kernel as discretized floats, integers and scale factors — plus a
 //! per-layer report of how the quantization went.
 
-use super::{load_with_weights, run_passes, Common};
-use crate::driver::CliError;
+use super::{CliError, Common, ModelArgs};
+use crate::backend::nsoc::Target;
 use crate::io::{Array, ArrayMap};
 use crate::ir::summary::describe_quantizer;
-use crate::passes::{Dump, Graph, PassOptions, Pipeline};
 use crate::quant::{build, quant_stats, WeightQuantizer};
+use crate::session::Stage;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-#[derive(Clone, Debug)]
-pub struct QuantizeOptions {
-    pub model: PathBuf,
-    pub model_name: Option<String>,
+/// `qnnc quantize`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct QuantizeArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// The float weights (`.npz`).
+    #[arg(long)]
     pub weights: PathBuf,
-    /// Where to write the result; `None` only reports.
+    /// The `.npz` to write; without it, only the report is printed.
+    #[arg(short, long)]
     pub output: Option<PathBuf>,
-    pub passes: PassOptions,
-    pub dump: Dump,
 }
 
 /// One row of the report.
@@ -31,34 +33,23 @@ struct Row {
     kmax: f32,
 }
 
-pub fn run(opts: &QuantizeOptions, common: &Common) -> Result<(), CliError> {
+pub fn run(opts: &QuantizeArgs, common: &Common) -> Result<(), CliError> {
+    let m = &opts.model;
     if let Some(out) = &opts.output {
-        crate::io::check_output(out, &[&opts.model, &opts.weights])?;
+        crate::io::check_output(out, &[&m.model, &opts.weights])?;
     }
-    let loaded = load_with_weights(
-        &opts.model,
-        opts.model_name.as_deref(),
-        &opts.weights,
+    let (session, job) = super::load(
+        &m.model,
+        m.model_name.as_deref(),
+        Some(&opts.weights),
+        m.passes.options(Target::Software),
         common,
     )?;
-    let mut graph = Graph {
-        model: loaded.model,
-        params: Some(loaded.params),
-    };
-    // `cnn2snn.quantize` itself: a batch norm after a per-tensor quantizer is its error.
-    let passes = PassOptions {
-        bn_in_thresholds: false,
-        ..opts.passes.clone()
-    };
-    let pipeline = Pipeline::quantize_command(&passes);
-    run_passes(
-        &loaded.front.src,
-        &mut graph,
-        &pipeline,
-        &passes,
-        &opts.dump,
-        common,
-    )?;
+    let t = job
+        .transformed(Stage::QuantizeCommand)
+        .map_err(|f| super::failed(&session, f, "cannot be transformed", common))?;
+    super::report(&session, &t, common);
+    let graph = t.graph;
     let params = graph
         .params
         .as_ref()

@@ -3,34 +3,56 @@
 //! `--data`, the program's accuracy on a labelled test split.
 
 use super::inspect::read_program;
+use super::{argmax, CliError};
 use crate::backend::nsoc::{LayerOutput, Simulator};
-use crate::driver::CliError;
 use crate::io::{Array, ErrorKind, IoError};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-#[derive(Clone, Debug)]
-pub struct RunOptions {
+/// `qnnc run`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct RunArgs {
+    /// The `.nsoc` program.
     pub program: PathBuf,
-    pub input: PathBuf,
-    pub output: PathBuf,
+    /// The images: a `.npy` of uint8, (batch, height, width, channels) or one image.
+    #[arg(long, required_unless_present = "data", conflicts_with = "data")]
+    pub input: Option<PathBuf>,
+    /// Where to write the output `.npy`: int32 potentials (Akida `forward`), or uint8
+    /// levels when the last layer has an activation.
+    #[arg(short, long, required_unless_present = "data", conflicts_with = "data")]
+    pub output: Option<PathBuf>,
+    /// Output `(potentials − threshold) / act_step` as float32 (Akida `predict`).
+    #[arg(long)]
     pub dequantize: bool,
-    /// Write every layer's integer output here as `L<k>_<name>.npy`.
+    /// Also write every layer's integer output to this directory (`L<k>_<name>.npy`).
+    #[arg(long, value_name = "DIR", conflicts_with = "data")]
     pub layers: Option<PathBuf>,
+    /// Instead of `--input`: run the test split of this MNIST-style IDX directory and
+    /// print the program's accuracy (the class is the largest output, the first on ties).
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
 }
 
-pub fn run(opts: &RunOptions) -> Result<(), CliError> {
-    crate::io::check_output(&opts.output, &[&opts.program, &opts.input])?;
+pub fn main(args: &RunArgs) -> Result<(), CliError> {
+    match (&args.data, &args.input, &args.output) {
+        (Some(data), _, _) => accuracy(&args.program, data).map(|_| ()),
+        (None, Some(input), Some(output)) => run(args, input, output),
+        _ => unreachable!("clap requires --input and --output without --data"),
+    }
+}
+
+fn run(opts: &RunArgs, input_path: &Path, output: &Path) -> Result<(), CliError> {
+    crate::io::check_output(output, &[&opts.program, input_path])?;
     if let Some(dir) = &opts.layers {
         super::check_layers_dir(dir)?;
     }
     let program = read_program(&opts.program)?;
-    let sim = Simulator::new(&program).map_err(sim_error)?;
-    let input = load_input(&opts.input, &sim)?;
+    let sim = Simulator::new(&program)?;
+    let input = load_input(input_path, &sim)?;
     super::memory::check_program(&program, input.shape()[0], opts.layers.is_some())?;
     let outputs = if opts.layers.is_some() {
-        sim.run_all(input.view()).map_err(sim_error)?
+        sim.run_all(input.view())?
     } else {
-        vec![sim.run(input.view()).map_err(sim_error)?]
+        vec![sim.run(input.view())?]
     };
     if let Some(dir) = &opts.layers {
         for (k, (out, layer)) in outputs.iter().zip(&program.layers).enumerate() {
@@ -49,16 +71,16 @@ pub fn run(opts: &RunOptions) -> Result<(), CliError> {
                 help: Some("drop `--dequantize`: the output is activation levels".to_string()),
             });
         };
-        Array::F32(sim.dequantize(p.view()).map_err(sim_error)?.into_dyn())
+        Array::F32(sim.dequantize(p.view())?.into_dyn())
     } else {
         to_array(last)
     };
-    crate::io::write_npy(&opts.output, &result)?;
+    crate::io::write_npy(output, &result)?;
     println!(
         "ran `{}` on {} image(s) → `{}` {:?}",
         program.model_name,
         input.shape()[0],
-        opts.output.display(),
+        output.display(),
         result.shape()
     );
     Ok(())
@@ -67,9 +89,9 @@ pub fn run(opts: &RunOptions) -> Result<(), CliError> {
 /// Runs `program` on the test split of the IDX directory `data` and prints its accuracy: the
 /// class of an image is the output (potential or level) with the largest value, the first on
 /// ties.
-pub fn accuracy(program: &std::path::Path, data: &std::path::Path) -> Result<f64, CliError> {
+pub fn accuracy(program: &Path, data: &Path) -> Result<f64, CliError> {
     let prog = read_program(program)?;
-    let sim = Simulator::new(&prog).map_err(sim_error)?;
+    let sim = Simulator::new(&prog)?;
     let data = crate::io::load_dataset(data)?;
     let split = &data.test;
     let (images, labels) = (&split.images, &split.labels);
@@ -97,9 +119,9 @@ pub fn accuracy(program: &std::path::Path, data: &std::path::Path) -> Result<f64
     }
     let input = sim
         .input_from(images.view().into_dyn())
-        .map_err(sim_error)?;
+        .map_err(|e| CliError::input(&split.images_path, e))?;
     let start = std::time::Instant::now();
-    let scores: Vec<i64> = match sim.run(input.view()).map_err(sim_error)? {
+    let scores: Vec<i64> = match sim.run(input.view())? {
         LayerOutput::Potentials(p) => p.iter().map(|&v| i64::from(v)).collect(),
         LayerOutput::Levels(l) => l.iter().map(|&v| i64::from(v)).collect(),
     };
@@ -109,13 +131,7 @@ pub fn accuracy(program: &std::path::Path, data: &std::path::Path) -> Result<f64
     let correct = scores
         .chunks(classes.max(1))
         .zip(labels)
-        .filter(|(row, &label)| {
-            let best = row
-                .iter()
-                .enumerate()
-                .fold(0, |b, (i, &v)| if v > row[b] { i } else { b });
-            best == label as usize
-        })
+        .filter(|(row, &label)| argmax(row) == label as usize)
         .count();
     let acc = correct as f64 / n.max(1) as f64;
     println!(
@@ -134,15 +150,8 @@ fn to_array(out: &LayerOutput) -> Array {
     }
 }
 
-fn sim_error(e: crate::backend::nsoc::SimError) -> CliError {
-    CliError::Io {
-        message: e.to_string(),
-        help: None,
-    }
-}
-
 /// Reads a `.npy` of uint8 images (or integers in 0..=255).
-fn load_input(path: &std::path::Path, sim: &Simulator) -> Result<ndarray::Array4<u8>, CliError> {
+fn load_input(path: &Path, sim: &Simulator) -> Result<ndarray::Array4<u8>, CliError> {
     let array = crate::io::read_npy(path)?;
     let converted = match &array {
         Array::U8(a) => sim.input_from(a.view()),
@@ -165,8 +174,5 @@ fn load_input(path: &std::path::Path, sim: &Simulator) -> Result<ndarray::Array4
             .into())
         }
     };
-    converted.map_err(|e| CliError::Io {
-        message: format!("`{}`: {e}", path.display()),
-        help: None,
-    })
+    converted.map_err(|e| CliError::input(path, e))
 }

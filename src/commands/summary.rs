@@ -1,47 +1,32 @@
 //! `qnnc summary`: the Keras-style table of a model, and with `--target akd1000` what its
 //! Akida layers need on the chip.
 
-use super::{emit, load_model_file, Common};
-use crate::driver::CliError;
+use super::{emit, open, CliError, Common, ModelArgs, TargetArg};
+use crate::backend::nsoc::Target;
 use crate::ir::summary::thousands;
-use crate::passes::{Dump, Graph, PassOptions, Pipeline};
+use crate::session::Job;
 use crate::target::akd1000::{resources, NEURAL_PROCESSORS, NP_WEIGHT_BITS};
-use std::path::PathBuf;
 
-#[derive(Clone, Debug)]
-pub struct SummaryOptions {
-    pub model: PathBuf,
-    pub model_name: Option<String>,
-    /// Also report the AKD1000 resources of the converted model.
-    pub target: bool,
-    pub passes: PassOptions,
+/// `qnnc summary`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct SummaryArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Also report the resources of the converted model on this chip (`akd1000`).
+    #[arg(long, value_enum)]
+    pub target: Option<TargetArg>,
 }
 
-pub fn run(opts: &SummaryOptions, common: &Common) -> Result<(), CliError> {
-    let front = load_model_file(&opts.model, common)?;
-    let model = front.select_model(opts.model_name.as_deref())?;
+pub fn run(opts: &SummaryArgs, common: &Common) -> Result<(), CliError> {
+    let m = &opts.model;
+    let session = open(&m.model, common)?;
+    let model = session.model(m.model_name.as_deref())?;
     print!("{}", crate::ir::summary::summary(model));
-    if !opts.target {
+    if opts.target != Some(TargetArg::Akd1000) {
         return Ok(());
     }
-    let mut graph = Graph {
-        model: model.clone(),
-        params: None,
-    };
-    let report = crate::passes::run(
-        &mut graph,
-        &Pipeline::convert(model, &opts.passes),
-        &opts.passes,
-        &Dump::default(),
-    )?;
-    let (blocks, errs) = crate::target::form_blocks_best_effort(&graph.model);
-    let mut diags: Vec<crate::Error> = report.diagnostics.into_iter().map(Into::into).collect();
-    diags.extend(errs.into_iter().map(Into::into));
-    diags.extend(
-        crate::target::akd1000::check_structure(&graph.model, &blocks)
-            .into_iter()
-            .map(Into::into),
-    );
+    let job = Job::new(model.clone(), None, m.passes.options(Target::Akd1000));
+    let (diags, graph, blocks) = job.structure_with_blocks()?;
     let rows = resources(&graph.model, &blocks);
     println!();
     println!("AKD1000 resources (Akida 1.0 layers of the converted model):");
@@ -53,12 +38,12 @@ pub fn run(opts: &SummaryOptions, common: &Common) -> Result<(), CliError> {
         println!(
             "{:<24} {:<24} {:>10} {:>5} {:>14} {:>16} {:>5}",
             r.layer,
-            r.kind.name(),
+            r.kind.as_str(),
             thousands(r.weights),
             r.weight_bits,
             thousands(r.memory_bits),
             thousands(r.macs),
-            if r.kind == crate::target::HwKind::InputConvolutional {
+            if r.kind == crate::backend::nsoc::LayerKind::InputConvolutional {
                 "HRC".to_string()
             } else {
                 r.processors.to_string()
@@ -75,7 +60,7 @@ pub fn run(opts: &SummaryOptions, common: &Common) -> Result<(), CliError> {
         thousands(total_macs),
         NP_WEIGHT_BITS / 8 / 1024
     );
-    emit(&front.src, &diags, common);
+    emit(&session.src, &diags, common);
     if diags.iter().any(crate::Error::is_error) {
         return Err(CliError::Reported(
             "the model does not map on the AKD1000".to_string(),

@@ -7,15 +7,16 @@
 
 use super::checkpoint::{self, RunIdentity, Settings};
 use super::memory::{self, Usage};
-use super::{load_model_file, load_with_weights, run_passes, Common};
+use super::{failed, report, warn, CliError, Common, ModelArgs};
 use crate::backend::cpu::network::Network;
 use crate::backend::cpu::train::{evaluate, EpochReport, Progress, Schedule, TrainConfig, Trainer};
 use crate::backend::cpu::{AdamConfig, Cpu, OptimizerConfig, SgdConfig};
-use crate::driver::CliError;
+use crate::backend::nsoc::Target;
 use crate::io::{Dataset, ErrorKind, IoError, Split};
 use crate::ir::Model;
 use crate::params::Params;
-use crate::passes::{unfold, Dump, Graph, PassOptions, Pipeline};
+use crate::passes::unfold;
+use crate::session::Stage;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::path::{Path, PathBuf};
 
@@ -29,36 +30,77 @@ pub enum OptimizerKind {
     Sgd,
 }
 
-#[derive(Clone, Debug)]
-pub struct TrainOptions {
-    pub model: PathBuf,
-    pub model_name: Option<String>,
-    pub data: PathBuf,
-    pub output: PathBuf,
-    /// Start from these weights (fine-tuning); otherwise Keras's initialisers from the seed.
-    pub weights: Option<PathBuf>,
-    pub epochs: usize,
-    pub batch_size: usize,
-    /// Default: 0.001 for Adam, 0.01 for SGD.
-    pub learning_rate: Option<f32>,
-    pub optimizer: OptimizerKind,
-    pub schedule: crate::backend::cpu::train::Schedule,
-    pub momentum: f64,
-    pub seed: u64,
-    pub threads: usize,
-    /// Skip the per-epoch validation on the test split.
-    pub no_validation: bool,
-    /// Continue from the checkpoint instead of starting over.
-    pub resume: bool,
-    /// Where the checkpoint goes (default: `OUTPUT` with `.ckpt.npz`, see
-    /// [`checkpoint::default_path`]).
-    pub checkpoint: Option<PathBuf>,
-    pub passes: PassOptions,
-    /// `--dump-after`: the IR after these passes, as RON.
-    pub dump: Dump,
+/// `--schedule`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ScheduleArg {
+    /// The same learning rate for every step.
+    #[default]
+    Constant,
+    /// Cosine decay from the learning rate to zero over the run.
+    Cosine,
 }
 
-impl TrainOptions {
+impl From<ScheduleArg> for Schedule {
+    fn from(s: ScheduleArg) -> Self {
+        match s {
+            ScheduleArg::Constant => Schedule::Constant,
+            ScheduleArg::Cosine => Schedule::Cosine,
+        }
+    }
+}
+
+/// `qnnc train`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// The dataset directory (`train-images-idx3-ubyte[.gz]`, … or `x_train.npy`, …).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Where to write the trained weights (after every epoch).
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Start from these weights (fine-tuning); otherwise Keras's initialisers.
+    #[arg(long)]
+    pub weights: Option<PathBuf>,
+    /// Passes over the training set.
+    #[arg(long, default_value_t = 5, value_parser = super::at_least_one)]
+    pub epochs: usize,
+    /// Samples per training step.
+    #[arg(long, default_value_t = 128, value_parser = super::at_least_one)]
+    pub batch_size: usize,
+    /// Learning rate (default 0.001 for Adam, 0.01 for SGD).
+    #[arg(long)]
+    pub lr: Option<f32>,
+    /// The optimizer.
+    #[arg(long, value_enum, default_value_t = OptimizerKind::Adam)]
+    pub optimizer: OptimizerKind,
+    /// SGD momentum.
+    #[arg(long, default_value_t = 0.9)]
+    pub momentum: f64,
+    /// How the learning rate changes over the run.
+    #[arg(long, value_enum, default_value_t = ScheduleArg::Constant)]
+    pub schedule: ScheduleArg,
+    /// Seed of the initial weights, the shuffling and dropout.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Worker threads (the same seed and thread count give the same weights).
+    #[arg(long, default_value_t = super::default_threads(), value_parser = super::at_least_one)]
+    pub threads: usize,
+    /// Do not measure the test accuracy after each epoch.
+    #[arg(long)]
+    pub no_validation: bool,
+    /// Continue from the checkpoint (`--checkpoint`) where an earlier run stopped; the
+    /// result is the same, bit for bit, as an uninterrupted run with the same options.
+    #[arg(long)]
+    pub resume: bool,
+    /// The checkpoint written after every epoch (default: OUTPUT with `.ckpt.npz`, e.g.
+    /// `w.npz` → `w.ckpt.npz`).
+    #[arg(long, value_name = "PATH")]
+    pub checkpoint: Option<PathBuf>,
+}
+
+impl TrainArgs {
     /// The checkpoint file of this run.
     pub fn checkpoint_path(&self) -> PathBuf {
         self.checkpoint
@@ -93,7 +135,7 @@ fn check_data(model: &Model, split: &Split, what: &str) -> Result<(), CliError> 
     }
     let out = model.output_shape();
     if out.rank() != 1 {
-        return Err(CliError::Io {
+        return Err(CliError::Mismatch {
             message: format!(
                 "model `{}` outputs {}, not one score per class",
                 model.name, out
@@ -126,21 +168,6 @@ fn load_data(dir: &Path) -> Result<Dataset, CliError> {
     Ok(crate::io::load_dataset(dir)?)
 }
 
-fn cpu(threads: usize) -> Result<Cpu, CliError> {
-    Cpu::new(threads).map_err(|e| CliError::Usage {
-        message: e.to_string(),
-        help: None,
-    })
-}
-
-/// A CPU error of a model the executor cannot run (exit 1).
-fn model_error(e: crate::backend::cpu::CpuError) -> CliError {
-    CliError::Io {
-        message: e.to_string(),
-        help: None,
-    }
-}
-
 /// A progress bar for one epoch (drawn only on a terminal).
 fn bar(total: usize, epoch: usize, epochs: usize) -> ProgressBar {
     let pb = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
@@ -155,61 +182,47 @@ fn bar(total: usize, epoch: usize, epochs: usize) -> ProgressBar {
 
 /// Trains (or, with `--resume`, continues from the checkpoint); returns the final test
 /// accuracy (0..1).
-pub fn train(opts: &TrainOptions, common: &Common) -> Result<f64, CliError> {
+pub fn train(opts: &TrainArgs, common: &Common) -> Result<f64, CliError> {
+    let m = &opts.model;
     let checkpoint_path = opts.checkpoint_path();
-    let mut inputs: Vec<&Path> = vec![&opts.model];
+    let mut inputs: Vec<&Path> = vec![&m.model];
     if let Some(w) = &opts.weights {
         inputs.push(w);
     }
     crate::io::check_output(&opts.output, &inputs)?;
     inputs.push(&opts.output);
     crate::io::check_output(&checkpoint_path, &inputs)?;
-    if opts.epochs == 0 || opts.batch_size == 0 {
-        return Err(CliError::Usage {
-            message: "`--epochs` and `--batch-size` must be at least 1".to_string(),
-            help: None,
-        });
-    }
-    let (front, model, params) = match &opts.weights {
-        Some(w) => {
-            let l = load_with_weights(&opts.model, opts.model_name.as_deref(), w, common)?;
-            (l.front, l.model, l.params)
-        }
-        None => {
-            let front = load_model_file(&opts.model, common)?;
-            let model = front.select_model(opts.model_name.as_deref())?.clone();
-            memory::check_model(&model, Usage::Weights)?;
-            let params = crate::params::init(&model, opts.seed);
-            (front, model, params)
-        }
-    };
-    let data = load_data(&opts.data)?;
-    let mut graph = Graph {
-        model: model.clone(),
-        params: Some(params),
-    };
-    let pipeline = Pipeline::quantized(&model, &opts.passes);
-    run_passes(
-        &front.src,
-        &mut graph,
-        &pipeline,
-        &opts.passes,
-        &opts.dump,
+    let (session, mut job) = super::load(
+        &m.model,
+        m.model_name.as_deref(),
+        opts.weights.as_deref(),
+        m.passes.options(Target::Software),
         common,
     )?;
+    let model = job.model.clone();
+    if opts.weights.is_none() {
+        memory::check_model(&model, Usage::Weights)?;
+        job.params = Some(crate::params::init(&model, opts.seed));
+    }
+    let data = load_data(&opts.data)?;
+    let t = job
+        .transformed(Stage::Quantized)
+        .map_err(|f| failed(&session, f, "cannot be transformed", common))?;
+    report(&session, &t, common);
+    let graph = t.graph;
     check_data(&graph.model, &data.train, "training")?;
     check_data(&graph.model, &data.test, "test")?;
     let (optimizer, slots) = match opts.optimizer {
         OptimizerKind::Adam => (
             OptimizerConfig::Adam(AdamConfig {
-                learning_rate: opts.learning_rate.unwrap_or(0.001),
+                learning_rate: opts.lr.unwrap_or(0.001),
                 ..AdamConfig::default()
             }),
             2,
         ),
         OptimizerKind::Sgd => (
             OptimizerConfig::Sgd(SgdConfig {
-                learning_rate: opts.learning_rate.unwrap_or(0.01),
+                learning_rate: opts.lr.unwrap_or(0.01),
                 momentum: opts.momentum,
                 ..SgdConfig::default()
             }),
@@ -233,17 +246,17 @@ pub fn train(opts: &TrainOptions, common: &Common) -> Result<f64, CliError> {
     })?;
     check_eval_memory(&graph.model, n_test)?;
     let mut net = Network::new(
-        cpu(opts.threads)?,
+        Cpu::new(opts.threads)?,
         &graph.model,
         graph.params.as_ref().expect("built with weights"),
         opts.seed,
-    )
-    .map_err(model_error)?;
+    )?;
+    let schedule: Schedule = opts.schedule.into();
     let config = TrainConfig {
         epochs: opts.epochs,
         batch_size: opts.batch_size,
         optimizer,
-        schedule: opts.schedule,
+        schedule,
         seed: opts.seed,
     };
     let identity = RunIdentity {
@@ -266,7 +279,7 @@ pub fn train(opts: &TrainOptions, common: &Common) -> Result<f64, CliError> {
                 OptimizerConfig::Adam(_) => 0.0,
                 OptimizerConfig::Sgd(s) => s.momentum,
             },
-            schedule: match opts.schedule {
+            schedule: match schedule {
                 Schedule::Constant => "constant",
                 Schedule::Cosine => "cosine",
             }
@@ -279,7 +292,7 @@ pub fn train(opts: &TrainOptions, common: &Common) -> Result<f64, CliError> {
     if opts.resume {
         let saved = checkpoint::load(&checkpoint_path)?;
         if let Some(warning) = saved.check(&checkpoint_path, &identity)? {
-            eprintln!("warning: {warning}");
+            warn(&warning, common);
         }
         saved.restore(
             &checkpoint_path,
@@ -297,7 +310,7 @@ pub fn train(opts: &TrainOptions, common: &Common) -> Result<f64, CliError> {
     eprintln!(
         "training `{}` ({}) on {} images ({} test), {} epoch(s) of batches of {}, {} thread(s)",
         model.name,
-        opts.passes.describe(&model),
+        job.options.passes.describe(&model),
         n_train,
         n_test,
         opts.epochs,
@@ -317,9 +330,7 @@ pub fn train(opts: &TrainOptions, common: &Common) -> Result<f64, CliError> {
             ));
         };
         let val = (!opts.no_validation).then_some(&data.test);
-        let report = trainer
-            .epoch(&mut net, &config, &data.train, val, &mut on_progress)
-            .map_err(model_error)?;
+        let report = trainer.epoch(&mut net, &config, &data.train, val, &mut on_progress)?;
         pb.finish_and_clear();
         eprintln!(
             "epoch {}/{}: loss {:.4}, accuracy {:.2}%{}, {:.1} s ({:.0} images/s)",
@@ -350,11 +361,7 @@ pub fn train(opts: &TrainOptions, common: &Common) -> Result<f64, CliError> {
     }
     let final_accuracy = match last.and_then(|r| r.val_accuracy) {
         Some(a) => a,
-        None => {
-            evaluate(&mut net, &data.test, EVAL_BATCH)
-                .map_err(model_error)?
-                .accuracy
-        }
+        None => evaluate(&mut net, &data.test, EVAL_BATCH)?.accuracy,
     };
     println!(
         "test accuracy {:.2}% after {} epoch(s); weights written to `{}`",
@@ -388,58 +395,54 @@ fn save(original: &Model, executed: &Model, trained: &Params, path: &Path) -> Re
     Ok(())
 }
 
-#[derive(Clone, Debug)]
-pub struct EvalOptions {
-    pub model: PathBuf,
-    pub model_name: Option<String>,
+/// `qnnc eval`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct EvalArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// The weights (`.npz`).
+    #[arg(long)]
     pub weights: PathBuf,
+    /// The dataset directory; its test split is evaluated.
+    #[arg(long)]
     pub data: PathBuf,
+    /// Worker threads.
+    #[arg(long, default_value_t = super::default_threads(), value_parser = super::at_least_one)]
     pub threads: usize,
-    pub passes: PassOptions,
-    /// `--dump-after`: the IR after these passes, as RON.
-    pub dump: Dump,
 }
 
 /// Evaluates; returns the test accuracy (0..1).
-pub fn eval(opts: &EvalOptions, common: &Common) -> Result<f64, CliError> {
-    let loaded = load_with_weights(
-        &opts.model,
-        opts.model_name.as_deref(),
-        &opts.weights,
+pub fn eval(opts: &EvalArgs, common: &Common) -> Result<f64, CliError> {
+    let (session, job) = super::load(
+        &opts.model.model,
+        opts.model.model_name.as_deref(),
+        Some(&opts.weights),
+        opts.model.passes.options(Target::Software),
         common,
     )?;
     let data = load_data(&opts.data)?;
-    let mut graph = Graph {
-        model: loaded.model.clone(),
-        params: Some(loaded.params),
-    };
-    let pipeline = Pipeline::quantized(&loaded.model, &opts.passes);
-    run_passes(
-        &loaded.front.src,
-        &mut graph,
-        &pipeline,
-        &opts.passes,
-        &opts.dump,
-        common,
-    )?;
+    let t = job
+        .transformed(Stage::Quantized)
+        .map_err(|f| failed(&session, f, "cannot be transformed", common))?;
+    report(&session, &t, common);
+    let graph = t.graph;
     check_data(&graph.model, &data.test, "test")?;
     let n_test = data.test.images.dim().0;
     check_eval_memory(&graph.model, n_test)?;
     let mut net = Network::new(
-        cpu(opts.threads)?,
+        Cpu::new(opts.threads)?,
         &graph.model,
         graph.params.as_ref().expect("built with weights"),
         0,
-    )
-    .map_err(model_error)?;
-    let e = evaluate(&mut net, &data.test, EVAL_BATCH).map_err(model_error)?;
+    )?;
+    let e = evaluate(&mut net, &data.test, EVAL_BATCH)?;
     println!(
         "test accuracy {:.2}% ({} images), loss {:.4}, model `{}` ({})",
         100.0 * e.accuracy,
         e.samples,
         e.loss,
-        loaded.model.name,
-        opts.passes.describe(&loaded.model)
+        job.model.name,
+        job.options.passes.describe(&job.model)
     );
     Ok(e.accuracy)
 }

@@ -29,3 +29,21 @@ pub use error::{ErrorKind, IoError};
 pub use idx::{read_idx, read_idx_images, read_idx_labels};
 pub use npy::{read_npy, write_npy};
 pub use npz::{read_npz, write_npz, ArrayMap};
+
+/// A lowercase, one-line reason for an I/O error.
+pub fn reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".to_string(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+        std::io::ErrorKind::IsADirectory => "it is a directory".to_string(),
+        _ => {
+            let s = e.to_string();
+            let s = s.split(" (os error").next().unwrap_or(&s).to_string();
+            let mut c = s.chars();
+            match c.next() {
+                Some(f) => f.to_lowercase().collect::<String>() + c.as_str(),
+                None => s,
+            }
+        }
+    }
+}

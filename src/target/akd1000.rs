@@ -8,8 +8,8 @@
 //! zero, is traced back to the batch norm folded into the layer (its small gammas, its beta)
 //! and the scale factor that resulted.
 
-use super::blocks::{Block, BlockPool, HwKind};
-use crate::backend::nsoc::emit::BlockTrace;
+use super::blocks::{Block, BlockPool};
+use super::emit::BlockTrace;
 use crate::backend::nsoc::{LayerKind, Program};
 use crate::ir::{Model, Op, Padding};
 use crate::params::Params;
@@ -20,7 +20,7 @@ use thiserror::Error;
 /// The limits of one Akida layer kind.
 #[derive(Clone, Copy, Debug)]
 pub struct KindLimits {
-    pub kind: HwKind,
+    pub kind: LayerKind,
     /// Square kernel sizes.
     pub kernels: &'static [usize],
     pub strides: &'static [usize],
@@ -67,7 +67,7 @@ pub struct Akd1000 {
 /// The AKD1000 limits.
 pub const AKD1000: Akd1000 = Akd1000 {
     input: KindLimits {
-        kind: HwKind::InputConvolutional,
+        kind: LayerKind::InputConvolutional,
         kernels: &[3, 5, 7],
         strides: &[1, 2, 3],
         strided_kernels: None,
@@ -83,7 +83,7 @@ pub const AKD1000: Akd1000 = Akd1000 {
         refuses_zero_weights: true,
     },
     convolutional: KindLimits {
-        kind: HwKind::Convolutional,
+        kind: LayerKind::Convolutional,
         kernels: &[1, 3, 5, 7],
         strides: &[1, 2],
         strided_kernels: Some(&[3]),
@@ -99,7 +99,7 @@ pub const AKD1000: Akd1000 = Akd1000 {
         refuses_zero_weights: false,
     },
     separable: KindLimits {
-        kind: HwKind::SeparableConvolutional,
+        kind: LayerKind::SeparableConvolutional,
         kernels: &[3, 5, 7],
         strides: &[1, 2],
         strided_kernels: Some(&[3]),
@@ -115,7 +115,7 @@ pub const AKD1000: Akd1000 = Akd1000 {
         refuses_zero_weights: false,
     },
     fully_connected: KindLimits {
-        kind: HwKind::FullyConnected,
+        kind: LayerKind::FullyConnected,
         kernels: &[1],
         strides: &[1],
         strided_kernels: None,
@@ -146,13 +146,25 @@ pub const AKD1000: Akd1000 = Akd1000 {
     fc_max_inputs: 57334,
 };
 
+impl KindLimits {
+    /// The largest threshold the signed register holds, `2^(bits − 1) − 1`.
+    pub fn threshold_max(&self) -> i32 {
+        (1i32 << (self.threshold_bits - 1)) - 1
+    }
+
+    /// The smallest threshold the signed register holds, `−2^(bits − 1)`.
+    pub fn threshold_min(&self) -> i32 {
+        -(1i32 << (self.threshold_bits - 1))
+    }
+}
+
 impl Akd1000 {
-    pub fn limits(&self, kind: HwKind) -> &KindLimits {
+    pub fn limits(&self, kind: LayerKind) -> &KindLimits {
         match kind {
-            HwKind::InputConvolutional => &self.input,
-            HwKind::Convolutional => &self.convolutional,
-            HwKind::SeparableConvolutional => &self.separable,
-            HwKind::FullyConnected => &self.fully_connected,
+            LayerKind::InputConvolutional => &self.input,
+            LayerKind::Convolutional => &self.convolutional,
+            LayerKind::SeparableConvolutional => &self.separable,
+            LayerKind::FullyConnected => &self.fully_connected,
         }
     }
 }
@@ -313,9 +325,9 @@ fn list_u32(values: &[u32]) -> String {
     list(&values.iter().map(|&v| v as usize).collect::<Vec<_>>())
 }
 
-/// Structural rules: kernel sizes, strides, padding, pooling, bit-widths, sizes.
-pub fn check_structure(model: &Model, blocks: &[Block]) -> Vec<HwError> {
-    let hw = &AKD1000;
+/// Structural rules: kernel sizes, strides, padding, pooling, bit-widths, sizes, as the limits
+/// table `hw` gives them ([`AKD1000`] for the chip).
+pub fn check_structure(hw: &Akd1000, model: &Model, blocks: &[Block]) -> Vec<HwError> {
     let mut errs = Vec::new();
     let input = &model.input;
     let dims = input.shape.dims();
@@ -349,7 +361,7 @@ pub fn check_structure(model: &Model, blocks: &[Block]) -> Vec<HwError> {
     for (bi, block) in blocks.iter().enumerate() {
         let layer = &model.layers[block.neural];
         let limits = hw.limits(block.kind);
-        let kind = block.kind.name();
+        let kind = block.kind.as_str();
         let geometry =
             |what: &'static str, found: String, allowed: String, help: &str| HwError::Geometry {
                 layer: layer.name.clone(),
@@ -366,7 +378,7 @@ pub fn check_structure(model: &Model, blocks: &[Block]) -> Vec<HwError> {
             Op::Dense(d) => ([1, 1], [1, 1], Padding::Valid, d.units),
             _ => unreachable!("blocks open with neural layers"),
         };
-        if block.kind != HwKind::FullyConnected {
+        if block.kind != LayerKind::FullyConnected {
             if kernel[0] != kernel[1] || !limits.kernels.contains(&kernel[0]) {
                 errs.push(geometry(
                     "the kernel",
@@ -454,19 +466,19 @@ pub fn check_structure(model: &Model, blocks: &[Block]) -> Vec<HwError> {
                     }
                 }
                 // Vertical pooling finishes in the next convolutional layer.
-                if block.kind != HwKind::InputConvolutional {
+                if block.kind != LayerKind::InputConvolutional {
                     let next = blocks.get(bi + 1);
                     let ok = next.is_some_and(|n| {
                         matches!(
                             n.kind,
-                            HwKind::Convolutional | HwKind::SeparableConvolutional
+                            LayerKind::Convolutional | LayerKind::SeparableConvolutional
                         )
                     });
                     if !ok {
                         errs.push(HwError::PoolingNotFollowedByConv {
                             layer: layer.name.clone(),
                             next: next.map_or("nothing".to_string(), |n| {
-                                format!("`{}` ({})", model.layers[n.neural].name, n.kind.name())
+                                format!("`{}` ({})", model.layers[n.neural].name, n.kind.as_str())
                             }),
                             span: pool_layer.span,
                             next_span: next.map(|n| model.layers[n.neural].span),
@@ -516,9 +528,9 @@ pub fn check_structure(model: &Model, blocks: &[Block]) -> Vec<HwError> {
                 allowed: list_u32(limits.weight_bits),
                 span: layer.span,
                 help: Some(match block.kind {
-                    HwKind::FullyConnected | HwKind::Convolutional => "use `weights: 4` (or 2) in `quantize(...)`; only the input layer takes 8-bit weights".to_string(),
-                    HwKind::SeparableConvolutional => "separable layers take 2- or 4-bit weights".to_string(),
-                    HwKind::InputConvolutional => "use 1, 2, 4 or 8 bits for the input layer".to_string(),
+                    LayerKind::FullyConnected | LayerKind::Convolutional => "use `weights: 4` (or 2) in `quantize(...)`; only the input layer takes 8-bit weights".to_string(),
+                    LayerKind::SeparableConvolutional => "separable layers take 2- or 4-bit weights".to_string(),
+                    LayerKind::InputConvolutional => "use 1, 2, 4 or 8 bits for the input layer".to_string(),
                 }),
             });
         }
@@ -542,7 +554,7 @@ pub fn check_structure(model: &Model, blocks: &[Block]) -> Vec<HwError> {
             }
         }
         // Sizes.
-        if block.kind == HwKind::InputConvolutional {
+        if block.kind == LayerKind::InputConvolutional {
             let c = model.input.shape.channels();
             if let Some(&(_, _, max)) = hw
                 .input_filters
@@ -561,7 +573,7 @@ pub fn check_structure(model: &Model, blocks: &[Block]) -> Vec<HwError> {
                 }
             }
         }
-        if block.kind == HwKind::FullyConnected {
+        if block.kind == LayerKind::FullyConnected {
             let n = layer.input_shape.elements() as usize;
             if n > hw.fc_max_inputs {
                 errs.push(HwError::FcInputs {
@@ -688,19 +700,19 @@ fn cause(
 /// at least 1/16, no all-zero input layer. `model`, `blocks` and `traces` are those the program
 /// was emitted from; `original` the float weights as loaded (for tracing causes).
 pub fn check_program(
+    hw: &Akd1000,
     program: &Program,
     model: &Model,
     blocks: &[Block],
     traces: &[BlockTrace],
     original: Option<&Params>,
 ) -> Vec<HwError> {
-    let hw = &AKD1000;
     let mut errs = Vec::new();
     for (i, (layer, block)) in program.layers.iter().zip(blocks).enumerate() {
         let ir = &model.layers[block.neural];
         let limits = hw.limits(block.kind);
         let trace = &traces[i];
-        let kind = block.kind.name();
+        let kind = block.kind.as_str();
         let scale_range = |channels: &[usize]| {
             let v: Vec<f32> = channels.iter().map(|&c| trace.scale_factor[c]).collect();
             let lo = v.iter().copied().fold(f32::INFINITY, f32::min);
@@ -796,7 +808,7 @@ pub const NP_WEIGHT_BITS: u64 = 100 * 1024 * 8;
 #[derive(Clone, Debug, PartialEq)]
 pub struct Resources {
     pub layer: String,
-    pub kind: HwKind,
+    pub kind: LayerKind,
     pub weights: u64,
     pub weight_bits: u32,
     /// `weights × weight_bits`.
@@ -838,7 +850,7 @@ pub fn resources(model: &Model, blocks: &[Block]) -> Vec<Resources> {
             };
             let weight_bits = layer.op.quantizers().last().map_or(0, |(_, q)| q.spec.bits);
             let memory_bits = weights * weight_bits as u64;
-            let processors = if b.kind == HwKind::InputConvolutional {
+            let processors = if b.kind == LayerKind::InputConvolutional {
                 0
             } else {
                 memory_bits.div_ceil(NP_WEIGHT_BITS).max(1) as u32

@@ -8,28 +8,9 @@
 //! checks every rule and reports every violation, each located at the layers involved.
 
 use super::ConvertError;
+use crate::backend::nsoc::LayerKind;
 use crate::ir::{Layer, Model, Op, Padding};
 use crate::quant::ActivationSpec;
-
-/// The Akida 1.0 layer kinds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum HwKind {
-    InputConvolutional,
-    Convolutional,
-    SeparableConvolutional,
-    FullyConnected,
-}
-
-impl HwKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            HwKind::InputConvolutional => "InputConvolutional",
-            HwKind::Convolutional => "Convolutional",
-            HwKind::SeparableConvolutional => "SeparableConvolutional",
-            HwKind::FullyConnected => "FullyConnected",
-        }
-    }
-}
 
 /// How a block pools.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,7 +23,7 @@ pub enum BlockPool {
 /// One future Akida layer: indices into the model's layers.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Block {
-    pub kind: HwKind,
+    pub kind: LayerKind,
     pub neural: usize,
     /// A batch norm kept after a per-tensor quantized layer (`fold::bn_in_thresholds`): the
     /// emitter puts it in the thresholds and act_steps.
@@ -142,10 +123,10 @@ pub fn form_blocks_best_effort(model: &Model) -> (Vec<Block>, Vec<ConvertError>)
                     }
                 }
                 let kind = match layer.op {
-                    Op::Conv2D(_) if i == 0 => HwKind::InputConvolutional,
-                    Op::Conv2D(_) => HwKind::Convolutional,
-                    Op::SeparableConv2D(_) => HwKind::SeparableConvolutional,
-                    _ => HwKind::FullyConnected,
+                    Op::Conv2D(_) if i == 0 => LayerKind::InputConvolutional,
+                    Op::Conv2D(_) => LayerKind::Convolutional,
+                    Op::SeparableConv2D(_) => LayerKind::SeparableConvolutional,
+                    _ => LayerKind::FullyConnected,
                 };
                 open = Some(Block {
                     kind,

@@ -7,13 +7,11 @@
 //! - [`format`](mod@format): the versioned `.nsoc` binary file (see `docs/nsoc-format.md`).
 //! - [`sim`]: the bit-exact integer simulator (Akida `forward` / `predict`).
 //! - [`synth`]: synthetic programs with calibrated thresholds, for benchmarks and tests.
-//! - [`akida`]: import of models converted by BrainChip's flow (`Model.to_json()` dumps).
 //!
-//! The emitter (IR → [`Program`]) lives elsewhere; everything here works on a [`Program`] alone.
+//! This is the runtime: it knows nothing of the compiler. Everything that knows Akida 1.0 as a
+//! compilation target — conversion, equalization, the AKD1000's limits, the akida JSON bridge —
+//! is in [`crate::target`], which depends on this module and never the other way.
 
-pub mod akida;
-pub mod emit;
-pub mod equalize;
 pub mod format;
 pub mod geometry;
 pub mod program;

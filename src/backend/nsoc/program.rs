@@ -51,7 +51,7 @@ pub const MAX_MAP_ELEMENTS: u64 = 1 << 26;
 pub enum Target {
     /// The integer simulator: only the engine's own rules apply.
     Software,
-    /// The AKD1000 chip: thresholds and act_steps must also fit its registers (spec §9.2).
+    /// The AKD1000 chip: the compiler checked every rule of the chip (`crate::target`).
     Akd1000,
 }
 
@@ -358,18 +358,6 @@ pub enum ProgramErrorKind {
     ActivationOff,
     #[error("act_steps[{channel}] = {value} makes the akida engine divide by zero (floor(16·act_step) must be below 2^31 and not a multiple of 2^28)")]
     ActStepUnusable { channel: usize, value: f32 },
-    #[error("thresholds[{channel}] = {value} does not fit the {bits}-bit signed register of the akd1000")]
-    ThresholdRegister {
-        channel: usize,
-        value: i32,
-        bits: u32,
-    },
-    #[error("act_steps[{channel}] = {value} exceeds {max}, the largest act_step register value of the akd1000")]
-    ActStepRegister {
-        channel: usize,
-        value: f32,
-        max: u32,
-    },
 }
 
 impl ProgramError {
@@ -650,9 +638,6 @@ impl Program {
             return Err(ProgramErrorKind::ActivationOff);
         }
         check_act_steps(layer)?;
-        if self.target == Target::Akd1000 {
-            check_registers(layer)?;
-        }
         Ok(())
     }
 }
@@ -893,36 +878,6 @@ fn check_act_steps(layer: &Layer) -> Result<(), ProgramErrorKind> {
         }
         if layer.activation && !crate::backend::nsoc::sim::activation::step_usable(value) {
             return Err(ProgramErrorKind::ActStepUnusable { channel, value });
-        }
-    }
-    Ok(())
-}
-
-/// Register widths of the AKD1000 (spec §9.2): the input convolution (HRC) holds 24-bit
-/// thresholds and act_steps up to 2^20 − 1; the other layers (CNP/FNP) 20-bit thresholds and
-/// act_steps up to 2^16 − 1.
-fn check_registers(layer: &Layer) -> Result<(), ProgramErrorKind> {
-    let (bits, max_step) = match layer.kind {
-        LayerKind::InputConvolutional => (24u32, (1u32 << 20) - 1),
-        _ => (20, (1 << 16) - 1),
-    };
-    let limit = 1i64 << (bits - 1);
-    for (channel, &value) in layer.thresholds.iter().enumerate() {
-        if !(-limit..limit).contains(&i64::from(value)) {
-            return Err(ProgramErrorKind::ThresholdRegister {
-                channel,
-                value,
-                bits,
-            });
-        }
-    }
-    for (channel, &value) in layer.act_steps.iter().enumerate() {
-        if f64::from(value) > f64::from(max_step) {
-            return Err(ProgramErrorKind::ActStepRegister {
-                channel,
-                value,
-                max: max_step,
-            });
         }
     }
     Ok(())

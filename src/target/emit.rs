@@ -6,13 +6,13 @@
 //! of cnn2snn 2.19.3 under NumPy 2 (`docs/conversion.md`); the next block's input scaling from this block's
 //! activation step (§7.5); a last block without activation outputs potentials (§7.6).
 
-use super::program::{
+use super::{Block, BlockPool, EmitError};
+use crate::backend::nsoc::{
     Dims, Layer as HwLayer, LayerKind, Padding as HwPadding, Pooling, Program, SourceHash, Target,
 };
 use crate::ir::{Model, Op, Padding};
 use crate::params::Params;
 use crate::quant::{build, QuantizedActivation, ScaleFactor};
-use crate::target::{Block, BlockPool, EmitError, HwKind};
 use ndarray::{ArrayD, Axis, Ix1};
 
 /// What the emitter computed for one block besides the program, for diagnostics that trace a
@@ -69,12 +69,7 @@ pub fn emit(
         let neural = &model.layers[block.neural];
         let out_layer = &model.layers[block.last()];
         let output_dims = dims3(&out_layer.output_shape);
-        let kind = match block.kind {
-            HwKind::InputConvolutional => LayerKind::InputConvolutional,
-            HwKind::Convolutional => LayerKind::Convolutional,
-            HwKind::SeparableConvolutional => LayerKind::SeparableConvolutional,
-            HwKind::FullyConnected => LayerKind::FullyConnected,
-        };
+        let kind = block.kind;
         let quantizers = neural.op.quantizers();
         let bits = quantizers
             .last()

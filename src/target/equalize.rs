@@ -15,13 +15,8 @@
 //! so the ratio of channel `c` divides every row of that channel (CNN2SNN fails there with a
 //! broadcasting error).
 
-use super::program::{LayerKind, Program};
-
-/// Register limits of the AKD1000 (spec §9.2).
-pub const HRC_ACT_STEP_LIMIT: f32 = ((1u32 << 20) - 1) as f32;
-pub const CNP_ACT_STEP_LIMIT: f32 = ((1u32 << 16) - 1) as f32;
-pub const HRC_THRESHOLD_LIMIT: i32 = (1 << 23) - 1;
-pub const CNP_THRESHOLD_LIMIT: i32 = (1 << 19) - 1;
+use super::akd1000::Akd1000;
+use crate::backend::nsoc::{LayerKind, Program};
 
 /// What equalization changed in one layer.
 #[derive(Clone, Debug, PartialEq)]
@@ -43,18 +38,15 @@ pub enum Change {
 }
 
 /// Equalizes `program` in place and returns what changed.
-pub fn equalize(program: &mut Program) -> Vec<Change> {
+pub fn equalize(program: &mut Program, hw: &Akd1000) -> Vec<Change> {
     let mut changes = Vec::new();
     let n = program.layers.len();
     for id in 0..n.saturating_sub(1) {
         let (head, tail) = program.layers.split_at_mut(id + 1);
         let layer = &mut head[id];
         let next = &mut tail[0];
-        let limit = if layer.kind == LayerKind::InputConvolutional {
-            HRC_ACT_STEP_LIMIT
-        } else {
-            CNP_ACT_STEP_LIMIT
-        };
+        // The register limits are those of the AKD1000 table (cnn2snn hard-codes the same).
+        let limit = hw.limits(layer.kind).act_step_max as f32;
         if !layer.act_steps.iter().any(|&s| s > limit) {
             continue;
         }
@@ -109,11 +101,7 @@ pub fn equalize(program: &mut Program) -> Vec<Change> {
         .enumerate()
         .take(n.saturating_sub(1))
     {
-        let limit = if layer.kind == LayerKind::InputConvolutional {
-            HRC_THRESHOLD_LIMIT
-        } else {
-            CNP_THRESHOLD_LIMIT
-        };
+        let limit = hw.limits(layer.kind).threshold_max();
         let channels: Vec<usize> = (0..layer.thresholds.len())
             .filter(|&c| layer.thresholds[c] > limit)
             .collect();

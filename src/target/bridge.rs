@@ -13,7 +13,7 @@
 //! `kernel_width`, `stride_x`, `pooling_width`, `pooling_stride_x` and `input_width` are the
 //! first (height) components here.
 
-use super::program::{
+use crate::backend::nsoc::{
     Dims, Layer, LayerKind, Padding, Pooling, Program, ProgramError, SourceHash, Target,
 };
 use serde_json::Value;
