@@ -140,30 +140,18 @@ pub fn select_model<'m>(
     name: Option<&str>,
 ) -> Result<&'m Model, CliError> {
     match name {
-        Some(n) => module.model(n).ok_or_else(|| {
-            let names: Vec<&str> = module.models.iter().map(|m| m.name.as_str()).collect();
-            CliError::UnknownModel {
-                path: path.to_string(),
-                name: n.to_string(),
-                help: Some(format!(
-                    "the file defines {}",
-                    names
-                        .iter()
-                        .map(|n| format!("`{n}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )),
-            }
+        Some(n) => module.model(n).ok_or_else(|| CliError::UnknownModel {
+            path: path.to_string(),
+            name: n.to_string(),
+            help: Some(format!(
+                "the file defines {}",
+                ir::code_list(module.models.iter().map(|m| &m.name))
+            )),
         }),
         None if module.models.len() == 1 => Ok(&module.models[0]),
         None => Err(CliError::AmbiguousModel {
             path: path.to_string(),
-            names: module
-                .models
-                .iter()
-                .map(|m| format!("`{}`", m.name))
-                .collect::<Vec<_>>()
-                .join(", "),
+            names: ir::code_list(module.models.iter().map(|m| &m.name)),
         }),
     }
 }
