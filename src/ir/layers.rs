@@ -571,4 +571,22 @@ mod tests {
             }
         }
     }
+
+    /// The README's one-line list of layers is the table's names, in order.
+    #[test]
+    fn readme_lists_the_table() {
+        let readme = include_str!("../../README.md");
+        let list = readme
+            .split("\nLayers: ")
+            .nth(1)
+            .and_then(|rest| rest.split_once('.'))
+            .expect("the README lists the layers after `Layers: `")
+            .0;
+        let listed: Vec<&str> = list
+            .split(',')
+            .map(|w| w.trim().trim_matches('`'))
+            .collect();
+        let names: Vec<&str> = LAYERS.iter().map(|l| l.name).collect();
+        assert_eq!(listed, names);
+    }
 }
