@@ -11,7 +11,6 @@
 //!   layer's `output_shape`;
 //! - layer names are unique within a model;
 //! - every size fits the limits of [`shape::Limits`], so shape products never overflow.
-
 //!
 //! Lowering, by concern:
 //! - [`lower()`]: the entry points and the context all parts share;
