@@ -419,6 +419,7 @@ fn batch_norm(cx: &mut Cx, b: &Bound) -> Option<Op> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ir::documents::{readme_list, reference_table};
     use crate::source::SourceFile;
     use std::collections::BTreeSet;
 
@@ -542,18 +543,7 @@ mod tests {
     /// their signatures, and the defaults of positional parameters in its second column.
     #[test]
     fn language_reference_lists_the_table() {
-        let doc = include_str!("../../docs/language.md");
-        let section = doc
-            .split("\n## Layers\n")
-            .nth(1)
-            .expect("docs/language.md has a `## Layers` section");
-        let rows: Vec<Vec<&str>> = section
-            .lines()
-            .skip_while(|l| !l.starts_with('|'))
-            .take_while(|l| l.starts_with('|'))
-            .skip(2)
-            .map(|l| l.trim_matches('|').split('|').map(str::trim).collect())
-            .collect();
+        let rows = reference_table("## Layers");
         let documented: Vec<&str> = rows.iter().map(|r| r[0].trim_matches('`')).collect();
         let signatures: Vec<String> = LAYERS.iter().map(LayerDef::signature).collect();
         assert_eq!(documented, signatures);
@@ -575,18 +565,7 @@ mod tests {
     /// The README's one-line list of layers is the table's names, in order.
     #[test]
     fn readme_lists_the_table() {
-        let readme = include_str!("../../README.md");
-        let list = readme
-            .split("\nLayers: ")
-            .nth(1)
-            .and_then(|rest| rest.split_once('.'))
-            .expect("the README lists the layers after `Layers: `")
-            .0;
-        let listed: Vec<&str> = list
-            .split(',')
-            .map(|w| w.trim().trim_matches('`'))
-            .collect();
         let names: Vec<&str> = LAYERS.iter().map(|l| l.name).collect();
-        assert_eq!(listed, names);
+        assert_eq!(readme_list("Layers: ", "."), names);
     }
 }

@@ -24,6 +24,8 @@
 //! - `suggest`: "did you mean" and lists of names for help messages.
 
 mod args;
+#[cfg(test)]
+mod documents;
 mod error;
 mod formula;
 mod infer;

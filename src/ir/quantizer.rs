@@ -289,35 +289,18 @@ impl Cx {
 #[cfg(test)]
 mod tests {
     use super::QUANTIZERS;
+    use crate::ir::documents::{readme_list, reference_table};
 
-    /// The quantizer kinds the documents list are the table's, in order.
+    /// The quantizer kinds the README and the language reference list are the table's, in
+    /// order.
     #[test]
     fn documents_list_the_table() {
         let names: Vec<&str> = QUANTIZERS.iter().map(|q| q.name).collect();
-        let readme = include_str!("../../README.md");
-        let list = readme
-            .split("\nQuantizers: ")
-            .nth(1)
-            .and_then(|rest| rest.split_once(" (a formula)"))
-            .expect("the README lists the quantizers after `Quantizers: `")
-            .0;
-        let listed: Vec<&str> = list
-            .split(',')
-            .map(|w| w.trim().trim_matches('`'))
-            .collect();
-        assert_eq!(listed, names);
-        let doc = include_str!("../../docs/language.md");
-        let section = doc
-            .split("\n## Quantizers\n")
-            .nth(1)
-            .expect("docs/language.md has a `## Quantizers` section");
-        let documented: Vec<&str> = section
-            .lines()
-            .skip_while(|l| !l.starts_with('|'))
-            .take_while(|l| l.starts_with('|'))
-            .skip(2)
-            .map(|l| {
-                let call = l.trim_start_matches("| `");
+        assert_eq!(readme_list("Quantizers: ", " (a formula)"), names);
+        let documented: Vec<&str> = reference_table("## Quantizers")
+            .iter()
+            .map(|row| {
+                let call = row[0].trim_start_matches('`');
                 &call[..call.find('(').expect("a call")]
             })
             .collect();
