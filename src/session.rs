@@ -127,24 +127,17 @@ impl Session {
             .as_ref()
             .expect("a model is selected only once the front end succeeded");
         let path = self.src.name();
-        let list = |sep: &str| {
-            module
-                .models
-                .iter()
-                .map(|m| format!("`{}`", m.name))
-                .collect::<Vec<_>>()
-                .join(sep)
-        };
+        let names = || ir::code_list(module.models.iter().map(|m| &m.name));
         match name {
             Some(n) => module.model(n).ok_or_else(|| SessionError::UnknownModel {
                 path: path.to_string(),
                 name: n.to_string(),
-                help: Some(format!("the file defines {}", list(", "))),
+                help: Some(format!("the file defines {}", names())),
             }),
             None if module.models.len() == 1 => Ok(&module.models[0]),
             None => Err(SessionError::AmbiguousModel {
                 path: path.to_string(),
-                names: list(", "),
+                names: names(),
             }),
         }
     }

@@ -20,7 +20,8 @@
 //! [`KNOWN`] entry that no longer fails fails the test too.
 
 use crate::common;
-use qnnc::backend::nsoc::{self, akida, Program};
+use qnnc::backend::nsoc::{self, Program};
+use qnnc::target::bridge as akida;
 use qnnc::io::{Array, ArrayMap};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

@@ -1,36 +1,85 @@
-//! Argument binding and constant evaluation for calls in `.q` files.
+//! Signatures and argument binding for calls in `.q` files.
 //!
-//! [`bind`] matches a call's positional and keyword arguments against a signature and reports
-//! unknown, duplicate, misplaced and surplus arguments; the typed getters evaluate one argument
-//! (constant arithmetic included) and report type and range problems. Every function records
-//! its errors and returns `None` rather than stopping, so lowering can go on and report
-//! everything in one run.
+//! A signature is a list of [`Param`]s: positional ones first, each with its [`ParamDefault`]. [`bind`]
+//! matches a call's positional and keyword arguments against it and reports unknown, duplicate,
+//! misplaced and surplus arguments; [`Bound::check_required`] reports the required ones that
+//! are missing. Reading the values is [`super::values`]' job. Every function records its errors
+//! and goes on, so lowering can report everything in one run.
 
 use super::error::LowerError;
+use super::suggest::{code_list, code_list_and, did_you_mean};
 use crate::source::Span;
-use crate::syntax::ast::{Arg, BinOp, Call, Expr, ExprKind};
-use crate::syntax::print::expr_to_string;
+use crate::syntax::ast::{Arg, Call, Expr};
 
 /// One parameter of a signature.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Param {
+pub struct Param {
     pub name: &'static str,
     /// Whether it may be given by position (positional parameters come first).
     pub positional: bool,
+    pub default: ParamDefault,
 }
 
-/// `p("filters")` is positional, `k("padding")` keyword-only.
+/// What a parameter is when a call leaves it out, as the language reference writes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParamDefault {
+    /// It must be given; the text is the reference's placeholder for a keyword parameter
+    /// (`EXPR`), empty for a positional one.
+    Required(&'static str),
+    /// This value, as `.q` text (`1`, `valid`), or the name of the parameter whose value it
+    /// takes (`pool_size`).
+    Value(&'static str),
+    /// No value (a layer without a quantizer); the text is the reference's placeholder (`Q`).
+    Unset(&'static str),
+}
+
+/// `p("filters")`: a required positional parameter (`.or("2")` gives it a default).
 pub(crate) const fn p(name: &'static str) -> Param {
     Param {
         name,
         positional: true,
+        default: ParamDefault::Required(""),
     }
 }
 
-pub(crate) const fn k(name: &'static str) -> Param {
+/// `k("padding", "valid")`: a keyword-only parameter with that default value.
+pub(crate) const fn k(name: &'static str, default: &'static str) -> Param {
     Param {
         name,
         positional: false,
+        default: ParamDefault::Value(default),
+    }
+}
+
+/// `unset("quantizer", "Q")`: a keyword-only parameter that has no value when left out.
+pub(crate) const fn unset(name: &'static str, placeholder: &'static str) -> Param {
+    Param {
+        name,
+        positional: false,
+        default: ParamDefault::Unset(placeholder),
+    }
+}
+
+/// `required("scale", "EXPR")`: a keyword-only parameter that must be given.
+pub(crate) const fn required(name: &'static str, placeholder: &'static str) -> Param {
+    Param {
+        name,
+        positional: false,
+        default: ParamDefault::Required(placeholder),
+    }
+}
+
+impl Param {
+    /// This positional parameter, with a default.
+    pub(crate) const fn or(self, default: &'static str) -> Param {
+        Param {
+            default: ParamDefault::Value(default),
+            ..self
+        }
+    }
+
+    pub fn is_required(&self) -> bool {
+        matches!(self.default, ParamDefault::Required(_))
     }
 }
 
@@ -57,20 +106,13 @@ pub(crate) fn bind<'a>(
     for arg in &call.args {
         let index = match &arg.key {
             None => {
-                if let Some(kw) = first_keyword {
+                if first_keyword.is_some() {
                     // Reported once, over every misplaced argument; still bound in order so
                     // that nothing else (a "missing" argument) is reported for them.
-                    match &mut misplaced {
-                        Some((_, last)) => *last = arg.span,
-                        None => misplaced = Some((arg.span, arg.span)),
-                    }
-                    let _ = kw;
+                    extend(&mut misplaced, arg.span);
                 }
                 if next_positional >= max_positional {
-                    match &mut surplus {
-                        Some((_, last)) => *last = arg.span,
-                        None => surplus = Some((arg.span, arg.span)),
-                    }
+                    extend(&mut surplus, arg.span);
                     continue;
                 }
                 next_positional += 1;
@@ -91,14 +133,7 @@ pub(crate) fn bind<'a>(
                                 None if names.is_empty() => {
                                     format!("`{callee}` takes no arguments")
                                 }
-                                None => format!(
-                                    "`{callee}` takes {}",
-                                    names
-                                        .iter()
-                                        .map(|n| format!("`{n}`"))
-                                        .collect::<Vec<_>>()
-                                        .join(", ")
-                                ),
+                                None => format!("`{callee}` takes {}", code_list(&names)),
                             }),
                         });
                         continue;
@@ -169,6 +204,14 @@ pub(crate) fn bind<'a>(
     }
 }
 
+/// Grows the run of arguments `run` (first and last span) by `span`.
+fn extend(run: &mut Option<(Span, Span)>, span: Span) {
+    match run {
+        Some((_, last)) => *last = span,
+        None => *run = Some((span, span)),
+    }
+}
+
 impl<'a> Bound<'a> {
     /// The argument bound to `name`, if given.
     pub fn get(&self, name: &str) -> Option<&'a Arg> {
@@ -180,30 +223,47 @@ impl<'a> Bound<'a> {
         self.slots[i]
     }
 
-    /// Reports, in one error on the callee, every parameter of `names` that was not given.
-    /// Returns whether all were given.
-    pub fn check_required(
+    pub fn value(&self, name: &str) -> Option<&'a Expr> {
+        self.get(name).map(|a| &a.value)
+    }
+
+    /// The value of `name` as `read` finds it, or `default` when the call leaves it out.
+    pub fn value_or<T>(
         &self,
-        names: &[&str],
-        example: &str,
-        errs: &mut Vec<LowerError>,
-    ) -> bool {
-        let missing: Vec<&str> = names
+        name: &str,
+        default: T,
+        read: impl FnOnce(&'a Expr) -> Option<T>,
+    ) -> Option<T> {
+        match self.value(name) {
+            None => Some(default),
+            Some(e) => read(e),
+        }
+    }
+
+    /// Reports, in one error on the callee, every required parameter that was not given,
+    /// with `example` as the help. Returns whether all were given.
+    pub fn check_required(&self, example: &str, errs: &mut Vec<LowerError>) -> bool {
+        let missing: Vec<&str> = self
+            .params
             .iter()
-            .copied()
-            .filter(|n| self.get(n).is_none())
+            .zip(&self.slots)
+            .filter(|(p, slot)| p.is_required() && slot.is_none())
+            .map(|(p, _)| p.name)
             .collect();
         if missing.is_empty() {
             return true;
         }
-        let listed: Vec<String> = missing.iter().map(|n| format!("`{n}`")).collect();
-        let (what, label) = match listed.as_slice() {
-            [one] => (format!("the argument {one}"), format!("{one} is missing")),
-            [init @ .., last] => (
-                format!("the arguments {} and {last}", init.join(", ")),
-                format!("{} and {last} are missing", init.join(", ")),
-            ),
-            [] => unreachable!("checked non-empty"),
+        let listed = code_list_and(&missing);
+        let (what, label) = if missing.len() == 1 {
+            (
+                format!("the argument {listed}"),
+                format!("{listed} is missing"),
+            )
+        } else {
+            (
+                format!("the arguments {listed}"),
+                format!("{listed} are missing"),
+            )
         };
         errs.push(LowerError::MissingArgument {
             callee: self.call.callee.name.clone(),
@@ -213,271 +273,5 @@ impl<'a> Bound<'a> {
             help: Some(format!("for example `{example}`")),
         });
         false
-    }
-
-    pub fn value(&self, name: &str) -> Option<&'a Expr> {
-        self.get(name).map(|a| &a.value)
-    }
-}
-
-/// The closest of `candidates` to `word`, if it is close enough to be a likely typo: an edit
-/// distance (a swap of two neighbours counts as one edit) of at most a third of the word, or
-/// one being a prefix of the other (`conv` → `conv2d`, `maximum` → `max`).
-pub fn did_you_mean<'c>(word: &str, candidates: &[&'c str]) -> Option<&'c str> {
-    let limit = (word.chars().count() / 3).max(1);
-    let close = candidates
-        .iter()
-        .map(|c| (edit_distance(word, c), *c))
-        .filter(|(d, _)| *d <= limit)
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c);
-    close.or_else(|| {
-        candidates
-            .iter()
-            .filter(|c| {
-                let (short, long) = if c.len() < word.len() {
-                    (**c, word)
-                } else {
-                    (word, **c)
-                };
-                short.len() >= 3 && long.starts_with(short)
-            })
-            .min_by_key(|c| c.len().abs_diff(word.len()))
-            .copied()
-    })
-}
-
-/// Optimal-string-alignment distance: insertions, deletions, substitutions and swaps of
-/// neighbours each cost one.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let (n, m) = (a.len(), b.len());
-    let mut d = vec![vec![0usize; m + 1]; n + 1];
-    for (i, row) in d.iter_mut().enumerate() {
-        row[0] = i;
-    }
-    for (j, v) in d[0].iter_mut().enumerate() {
-        *v = j;
-    }
-    for i in 1..=n {
-        for j in 1..=m {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut v = (d[i - 1][j] + 1)
-                .min(d[i][j - 1] + 1)
-                .min(d[i - 1][j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                v = v.min(d[i - 2][j - 2] + 1);
-            }
-            d[i][j] = v;
-        }
-    }
-    d[n][m]
-}
-
-/// An expression as written, in backticks, for messages.
-pub(crate) fn shown(e: &Expr) -> String {
-    format!("`{}`", expr_to_string(e))
-}
-
-/// Evaluates constant arithmetic to a number.
-pub(crate) fn number(e: &Expr, arg: &str, errs: &mut Vec<LowerError>) -> Option<f64> {
-    match &e.kind {
-        ExprKind::Number { value, .. } => Some(*value),
-        ExprKind::Neg(inner) => number(inner, arg, errs).map(|v| -v),
-        ExprKind::Binary(op, l, r) => {
-            let (l, r) = (number(l, arg, errs), number(r, arg, errs));
-            let (l, rv) = (l?, r?);
-            let v = match op {
-                BinOp::Add => l + rv,
-                BinOp::Sub => l - rv,
-                BinOp::Mul => l * rv,
-                BinOp::Div => {
-                    if rv == 0.0 {
-                        let ExprKind::Binary(_, _, rhs) = &e.kind else {
-                            unreachable!()
-                        };
-                        errs.push(LowerError::DivisionByZero { span: rhs.span });
-                        return None;
-                    }
-                    l / rv
-                }
-            };
-            if !v.is_finite() {
-                errs.push(LowerError::OutOfRange {
-                    arg: arg.to_string(),
-                    value: expr_to_string(e),
-                    requirement: "a finite number".to_string(),
-                    span: e.span,
-                    help: None,
-                });
-                return None;
-            }
-            Some(v)
-        }
-        _ => {
-            errs.push(type_mismatch(arg, "a number", e));
-            None
-        }
-    }
-}
-
-pub(crate) fn type_mismatch(arg: &str, expected: &str, e: &Expr) -> LowerError {
-    LowerError::TypeMismatch {
-        arg: arg.to_string(),
-        expected: expected.to_string(),
-        found: shown(e),
-        span: e.span,
-        help: None,
-    }
-}
-
-/// An integer in `min..=max`.
-pub(crate) fn integer(
-    e: &Expr,
-    arg: &str,
-    min: i64,
-    max: i64,
-    errs: &mut Vec<LowerError>,
-) -> Option<i64> {
-    if !matches!(
-        e.kind,
-        ExprKind::Number { .. } | ExprKind::Neg(_) | ExprKind::Binary(..)
-    ) {
-        errs.push(type_mismatch(arg, "an integer", e));
-        return None;
-    }
-    let v = number(e, arg, errs)?;
-    if v.fract() != 0.0 {
-        errs.push(type_mismatch(arg, "an integer", e));
-        return None;
-    }
-    if v < min as f64 || v > max as f64 {
-        errs.push(LowerError::OutOfRange {
-            arg: arg.to_string(),
-            value: expr_to_string(e),
-            requirement: if max == i64::MAX {
-                format!("at least {min}")
-            } else {
-                format!("between {min} and {max}")
-            },
-            span: e.span,
-            help: None,
-        });
-        return None;
-    }
-    Some(v as i64)
-}
-
-/// A number satisfying `ok`, described by `requirement` when it does not.
-pub(crate) fn number_where(
-    e: &Expr,
-    arg: &str,
-    requirement: &str,
-    ok: impl Fn(f64) -> bool,
-    errs: &mut Vec<LowerError>,
-) -> Option<f64> {
-    let v = number(e, arg, errs)?;
-    if !ok(v) {
-        errs.push(LowerError::OutOfRange {
-            arg: arg.to_string(),
-            value: expr_to_string(e),
-            requirement: requirement.to_string(),
-            span: e.span,
-            help: None,
-        });
-        return None;
-    }
-    Some(v)
-}
-
-/// An integer or a pair `[a, b]` of integers, each in `min..=max`.
-pub(crate) fn pair(
-    e: &Expr,
-    arg: &str,
-    min: i64,
-    max: i64,
-    errs: &mut Vec<LowerError>,
-) -> Option<[usize; 2]> {
-    match &e.kind {
-        ExprKind::List(items) if items.len() == 2 => {
-            let a = integer(&items[0], arg, min, max, errs);
-            let b = integer(&items[1], arg, min, max, errs);
-            Some([a? as usize, b? as usize])
-        }
-        ExprKind::List(_) => {
-            errs.push(type_mismatch(arg, "an integer or a pair `[h, w]`", e));
-            None
-        }
-        _ => integer(e, arg, min, max, errs).map(|v| [v as usize, v as usize]),
-    }
-}
-
-pub(crate) fn boolean(e: &Expr, arg: &str, errs: &mut Vec<LowerError>) -> Option<bool> {
-    match &e.kind {
-        ExprKind::Bool(b) => Some(*b),
-        _ => {
-            errs.push(type_mismatch(arg, "`true` or `false`", e));
-            None
-        }
-    }
-}
-
-/// One of the bare words `options`.
-pub(crate) fn choice<'o>(
-    e: &Expr,
-    arg: &str,
-    options: &[&'o str],
-    errs: &mut Vec<LowerError>,
-) -> Option<&'o str> {
-    let listed = options
-        .iter()
-        .map(|o| format!("`{o}`"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    match &e.kind {
-        ExprKind::Ident(word) => {
-            if let Some(o) = options.iter().find(|o| **o == word) {
-                return Some(o);
-            }
-            errs.push(LowerError::UnknownValue {
-                arg: arg.to_string(),
-                value: word.clone(),
-                span: e.span,
-                options: listed,
-                help: did_you_mean(word, options).map(|s| format!("did you mean `{s}`?")),
-            });
-            None
-        }
-        _ => {
-            errs.push(LowerError::TypeMismatch {
-                arg: arg.to_string(),
-                expected: format!("one of {listed}"),
-                found: shown(e),
-                span: e.span,
-                help: None,
-            });
-            None
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::did_you_mean;
-
-    #[test]
-    fn suggestions() {
-        assert_eq!(did_you_mean("vaild", &["valid", "same"]), Some("valid"));
-        assert_eq!(did_you_mean("conv", &["conv2d", "dense"]), Some("conv2d"));
-        assert_eq!(
-            did_you_mean("maximum", &["max", "max_per_axis"]),
-            Some("max")
-        );
-        assert_eq!(
-            did_you_mean("paddin", &["padding", "strides"]),
-            Some("padding")
-        );
-        assert_eq!(did_you_mean("xyz", &["padding", "strides"]), None);
     }
 }

@@ -11,17 +11,39 @@
 //!   layer's `output_shape`;
 //! - layer names are unique within a model;
 //! - every size fits the limits of [`shape::Limits`], so shape products never overflow.
+//!
+//! Lowering, by concern:
+//! - [`lower()`]: the entry points and the context all parts share;
+//! - `model`: statements, automatic names, unique names;
+//! - `layers`: [`LAYERS`], the one table of layer kinds (names, Keras prefixes and aliases,
+//!   signatures, op constructors);
+//! - `quantizer` and `formula`: quantizer kinds, definitions, references, bit-widths, and the
+//!   scale formulas of `linear`;
+//! - `args` and `values`: binding a call to a signature, and reading typed argument values;
+//! - `infer`: shape inference and size limits ([`shape`] holds the window arithmetic);
+//! - `suggest`: "did you mean" and lists of names for help messages.
 
 mod args;
+#[cfg(test)]
+mod documents;
 mod error;
+mod formula;
+mod infer;
+mod layers;
 mod lower;
+mod model;
+mod quantizer;
 pub mod shape;
+mod suggest;
 pub mod summary;
+mod values;
 
-pub use args::did_you_mean;
+pub use args::{Param, ParamDefault};
 pub use error::LowerError;
+pub use layers::{LayerDef, LAYERS};
 pub use lower::{lower, lower_quantizer, Lowering};
 pub use shape::Shape;
+pub use suggest::{code_list, did_you_mean};
 
 use crate::quant::{ActivationSpec, QuantizerSpec};
 use crate::source::Span;
