@@ -21,8 +21,8 @@
 
 use crate::common;
 use qnnc::backend::nsoc::{self, Program};
-use qnnc::target::bridge as akida;
 use qnnc::io::{Array, ArrayMap};
+use qnnc::target::bridge as akida;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
