@@ -34,6 +34,7 @@ pub mod diag;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzz_entry;
+pub mod geometry;
 pub mod io;
 pub mod ir;
 pub mod params;

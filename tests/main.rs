@@ -43,6 +43,8 @@ mod robustness;
 mod roundtrip;
 /// `qnnc summary` tables.
 mod summary;
+/// The AKD1000 limits table: every check reads it, and it is written once.
+mod target;
 /// Training: whole-network gradients, determinism, MNIST accuracy.
 mod training;
 /// Golden diagnostics: `tests/ui/**/NAME.q` rendered to `NAME.stderr` (`BLESS=1` rewrites).

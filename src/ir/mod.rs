@@ -157,21 +157,8 @@ pub enum Op {
     Softmax,
 }
 
-/// `padding: valid | same`.
-#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub enum Padding {
-    Valid,
-    Same,
-}
-
-impl Padding {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Padding::Valid => "valid",
-            Padding::Same => "same",
-        }
-    }
-}
+/// `padding: valid | same`: Keras window geometry, one implementation for the whole crate.
+pub use crate::geometry::Padding;
 
 /// A weight quantizer attached to a layer.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

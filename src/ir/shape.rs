@@ -61,22 +61,19 @@ impl fmt::Display for Shape {
 /// `ceil(n / s)`.
 pub fn window_out(n: usize, k: usize, s: usize, padding: Padding) -> Option<usize> {
     assert!(k > 0 && s > 0, "window sizes and strides are positive");
-    match padding {
-        Padding::Valid => (n >= k).then(|| (n - k) / s + 1),
-        Padding::Same => Some(n.div_ceil(s)),
-    }
+    axis(n, k, s, padding).map(|a| a.output as usize)
 }
 
 /// Padding before (top/left) along one axis for Keras/TF `same`: half the total, rounded down;
 /// the extra element goes after (bottom/right). Zero for `valid`.
 pub fn pad_before(n: usize, k: usize, s: usize, padding: Padding) -> usize {
-    match padding {
-        Padding::Valid => 0,
-        Padding::Same => {
-            let out = n.div_ceil(s);
-            ((out - 1) * s + k).saturating_sub(n) / 2
-        }
-    }
+    axis(n, k, s, padding).map_or(0, |a| a.pad_before as usize)
+}
+
+/// [`crate::geometry::Axis`] for IR sizes (which the lowering limits keep far below 2^32).
+fn axis(n: usize, k: usize, s: usize, padding: Padding) -> Option<crate::geometry::Axis> {
+    let u = |v: usize| u32::try_from(v).ok();
+    crate::geometry::Axis::new(u(n)?, u(k)?, u(s)?, padding)
 }
 
 /// Size limits that keep every later allocation and product in range.

@@ -8,7 +8,7 @@
 
 use super::{Block, BlockPool, EmitError};
 use crate::backend::nsoc::{
-    Dims, Layer as HwLayer, LayerKind, Padding as HwPadding, Pooling, Program, SourceHash, Target,
+    Dims, Layer as HwLayer, LayerKind, Pooling, Program, SourceHash, Target,
 };
 use crate::ir::{Model, Op, Padding};
 use crate::params::Params;
@@ -323,10 +323,7 @@ pub fn emit(
             output_dims,
             kernel: kernel.map(|v| v as u32),
             strides: strides.map(|v| v as u32),
-            padding: match padding {
-                Padding::Valid => HwPadding::Valid,
-                Padding::Same => HwPadding::Same,
-            },
+            padding,
             padding_value: if kind == LayerKind::InputConvolutional {
                 padding_value.clamp(0.0, 255.0) as u8
             } else {

@@ -3,7 +3,6 @@
 //!
 //! - [`program`]: the data model ([`Program`], [`Layer`]) and its invariants
 //!   ([`Program::validate`]).
-//! - [`geometry`]: Keras SAME/VALID window geometry shared by validation and simulation.
 //! - [`format`](mod@format): the versioned `.nsoc` binary file (see `docs/nsoc-format.md`).
 //! - [`sim`]: the bit-exact integer simulator (Akida `forward` / `predict`).
 //! - [`synth`]: synthetic programs with calibrated thresholds, for benchmarks and tests.
@@ -13,7 +12,8 @@
 //! is in [`crate::target`], which depends on this module and never the other way.
 
 pub mod format;
-pub mod geometry;
+/// Keras window geometry, shared with the compiler ([`crate::geometry`]).
+pub use crate::geometry;
 pub mod program;
 pub mod sim;
 pub mod synth;
