@@ -2,11 +2,12 @@
 //! time: the one implementation the IR's shape inference, the CPU executor and the program
 //! runtime share.
 //!
-//! Akida 1.0 follows Keras exactly here (docs/conversion.md §8): SAME gives `ceil(in / stride)` outputs and
-//! pads `max((out − 1)·stride + window − in, 0)` cells, the smaller half before and the larger
-//! half after (so a stride-2 SAME convolution over an even input pads only at the bottom/right);
-//! VALID gives `floor((in − window) / stride) + 1` outputs and pads nothing. Max pooling uses the
-//! same rules with the pool size as window; padded cells never win the max.
+//! Akida 1.0 follows Keras exactly here (`docs/conversion.md` §8): SAME gives
+//! `ceil(in / stride)` outputs and pads `max((out − 1)·stride + window − in, 0)` cells, the
+//! smaller half before and the larger half after (so a stride-2 SAME convolution over an even
+//! input pads only at the bottom/right); VALID gives `floor((in − window) / stride) + 1` outputs
+//! and pads nothing. Max pooling uses the same rules with the pool size as window; padded cells
+//! never win the max.
 
 use serde::{Deserialize, Serialize};
 

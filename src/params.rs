@@ -1,7 +1,8 @@
 //! Model parameters: the float weights of a model, named `LAYER/VAR` as in Keras, and the
 //! loader that checks a weights file against a model.
 //!
-//! A weights file holds the float, unfolded weights of the model *as written* (contract §4).
+//! A weights file holds the float, unfolded weights of the model *as written*
+//! (`docs/language.md`, "Weights").
 //! [`check`] reports every missing, mis-shaped, mistyped or non-finite array as a diagnostic
 //! pointing at the layer in the `.q` file, and every array that belongs to no layer as a
 //! warning. [`init`] makes Keras' default initial weights, deterministically from a seed.

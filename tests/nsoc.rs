@@ -60,7 +60,8 @@ impl Reference {
                 other => panic!("unexpected layer type {other}"),
             };
             let dense = kind == LayerKind::FullyConnected;
-            // Akida's x is the Keras height (spec §7.2): width/x fields map to our first axis.
+            // Akida's x is the Keras height (docs/conversion.md §7.2): width/x fields map to
+            // our first axis.
             let pair = |x: &str, y: &str| [int(x) as u32, int(y) as u32];
             let pooling = match if dense { 0 } else { int("pool_type") } {
                 0 => Pooling::None,
@@ -134,7 +135,8 @@ impl Reference {
     }
 }
 
-/// An independent, literal implementation of spec §8 (i64, stored kernels used as they are).
+/// An independent, literal implementation of docs/conversion.md §8 (i64, stored kernels used as
+/// they are).
 mod oracle {
     use super::*;
 
@@ -698,7 +700,7 @@ fn activation_rounding() {
     assert_eq!(activation_level(300, 0, 16.0, 2), 3);
     assert_eq!(activation_level(64, 0, 16.0, 2), 1);
     assert_eq!(activation_level(65, 0, 16.0, 2), 2);
-    // Spec §11 C.
+    // docs/conversion.md §11 C.
     assert_eq!(activation_level(58, 5, 14.0, 4), 4);
     assert_eq!(dequantize(58, -2, 35.0), 1.7142857);
 }

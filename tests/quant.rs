@@ -1,7 +1,7 @@
 //! Quantization numerics against the CNN2SNN reference data (`tests/data/*.npz`): weight
 //! quantizers (values, scale factors, integers, gradients), the `linear` formula quantizer,
 //! quantized activations, BatchNormalization folding, the quantized toy/separable models,
-//! the gamma-constraint models and the worked examples of spec §11.
+//! the gamma-constraint models and the worked examples of `docs/conversion.md` §11.
 
 use ndarray::{arr1, Array1, ArrayD, IxDyn};
 use ndarray_npy::{NpzReader, ReadableElement};
@@ -502,7 +502,7 @@ fn large_per_axis_std_matches_tf() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// worked examples (spec §11)
+// worked examples (docs/conversion.md §11)
 
 #[test]
 fn worked_example_a_weight_quantizers() {

@@ -5,7 +5,7 @@ Each model is a chain of blocks as `cnn2snn.convert` builds them: a neural layer
 `dense`), an optional pooling, optional batch norms around it, and an activation (a float
 `relu` under `quantize(...)`, a `quantized_relu` or a `discrete_relu`); the last block may
 output potentials. The draws cover what the random-model survey of
-`../shared/refs/disagreements/` covered — shapes, kernels, strides, both paddings, the four
+`tests/data/disagreements/` covered — shapes, kernels, strides, both paddings, the four
 weight quantizers and custom `linear` ones, bit-widths, batch-norm statistics with tiny,
 negative and zero gammas, input scalings, max and global average pooling — and some things
 BrainChip's flow refuses (even kernels, strides beyond the kernel, pool strides beyond the

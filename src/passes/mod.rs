@@ -6,7 +6,7 @@
 //! involved; lossy but allowed rewrites are warnings or advice. Pipelines are fixed lists
 //! ([`Pipeline`]), run in order, with the model re-validated after every pass.
 //!
-//! The CNN2SNN transforms reproduced here (spec §4, §5): `invert_bn_pool`
+//! The CNN2SNN transforms reproduced here (`docs/conversion.md` §4, §5): `invert_bn_pool`
 //! (`invert_batchnorm_pooling`), `fold_bn` (`fold_batchnorm`), `quantize_layers` (the cloning
 //! step of `cnn2snn.quantize`), `remove_dropout`, `swap_activation_pool`
 //! (`sequential_invert_pooling_activation`); plus `clamp_gamma` (akida_models'
@@ -79,7 +79,7 @@ pub struct PassOptions {
     /// `quantize(...)`); only `quantize` then quantizes it.
     pub float: bool,
     /// After emitting a program, lower act_steps above the AKD1000 registers as
-    /// `cnn2snn.convert` ≥ 2.5 does (§9.4).
+    /// `cnn2snn.convert` ≥ 2.5 does (docs/conversion.md §9.4).
     pub equalize_act_steps: bool,
     /// A batch norm that cannot be folded into its layer's kernel because the layer has a
     /// per-tensor quantizer stays in the model (a warning instead of CNN2SNN's error); the

@@ -1,5 +1,5 @@
-//! `quantize_layers` (the layer-cloning step of `cnn2snn.quantize`, spec §4) and
-//! `dequantize` (the float view of a model).
+//! `quantize_layers` (the layer-cloning step of `cnn2snn.quantize`, `docs/conversion.md` §4)
+//! and `dequantize` (the float view of a model).
 
 use super::{Graph, PassError};
 use crate::ir::{Model, Op, QuantizeSpec, QuantizerRef};

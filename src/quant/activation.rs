@@ -1,5 +1,6 @@
-//! Quantized activations (spec §2): `QuantizedReLU` and `ActivationDiscreteRelu` of CNN2SNN,
-//! bit for bit, with their straight-through gradient, on scalars and on slices.
+//! Quantized activations (`docs/conversion.md` §2): `QuantizedReLU` and
+//! `ActivationDiscreteRelu` of CNN2SNN, bit for bit, with their straight-through gradient, on
+//! scalars and on slices.
 //!
 //! Op order (f32): `d = x − threshold`, `q = d / step`, `a = q + (ceil(q) − q)` (the forward
 //! value of `ceil_through`), `n = maximum(minimum(a, levels), 0)`, `y = step · n`. The gradient

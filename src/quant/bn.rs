@@ -1,5 +1,5 @@
-//! BatchNormalization folding arithmetic (spec §5.3) and the gamma clamp of
-//! `MinValueConstraint` (spec §6), as pure functions on arrays.
+//! BatchNormalization folding arithmetic (`docs/conversion.md` §5.3) and the gamma clamp of
+//! `MinValueConstraint` (`docs/conversion.md` §6), as pure functions on arrays.
 //!
 //! The f32 op order is NumPy's in cnn2snn's `_compute_BN_folded_weights`:
 //! `s = gamma / sqrt(var + f32(epsilon))`, `W' = W · s` (broadcast on the last axis),
@@ -122,7 +122,7 @@ mod tests {
 
     #[test]
     fn worked_example_d() {
-        // Spec §11 D.
+        // docs/conversion.md §11 D.
         let (gamma, beta, mean, var) = (
             arr1(&[1.0f32]),
             arr1(&[0.1f32]),

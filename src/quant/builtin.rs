@@ -1,6 +1,6 @@
-//! The built-in CNN2SNN quantizers (spec §1.3–§1.6): `MaxQuantizer`, `MaxPerAxisQuantizer`,
-//! `StdWeightQuantizer` and `StdPerAxisQuantizer`, with fused single-pass scale factors and the
-//! TF gradients of their scale-factor formulas.
+//! The built-in CNN2SNN quantizers (`docs/conversion.md` §1.3–§1.6): `MaxQuantizer`,
+//! `MaxPerAxisQuantizer`, `StdWeightQuantizer` and `StdPerAxisQuantizer`, with fused
+//! single-pass scale factors and the TF gradients of their scale-factor formulas.
 //!
 //! Op order (f32, as the Python sources evaluate it):
 //! * max: `m = reduce_max(abs(w))` (per-axis: `clip(m, f32(1e-10), f32::MAX)`),
@@ -271,7 +271,7 @@ mod tests {
 
     #[test]
     fn worked_example_max() {
-        // Spec §11 A.
+        // docs/conversion.md §11 A.
         let w = arr1(&[0.1f32, -0.25, 0.05, 0.5]).into_dyn();
         let q = MaxQuantizer::new(4);
         assert_eq!(q.scale_factor(w.view()), ScaleFactor::Scalar(14.0));

@@ -1,7 +1,7 @@
 //! The weight-quantizer trait, its linear defaults (`LinearWeightQuantizer.quantize` of
 //! CNN2SNN with its straight-through gradient) and the per-layer report statistics.
 //!
-//! Every formula here follows the f32 op order of spec §1.2: `p = w · sf`,
+//! Every formula here follows the f32 op order of `docs/conversion.md` §1.2: `p = w · sf`,
 //! `r = p + (round_half_even(p) − p)` (the forward value of `round_through`), `c =
 //! clip(r, −kmax, kmax)` (TF's `minimum` then `maximum`), `q = c / sf`.
 
@@ -167,7 +167,7 @@ pub trait WeightQuantizer: Send + Sync + fmt::Debug {
 
     /// `dL/dw` given `dL/dq` (`upstream`, the shape of `w`): the straight-through estimator
     /// through the rounding, TF's clip mask (`−kmax ≤ round(w·sf) ≤ kmax`), and the path
-    /// through the scale factor, which CNN2SNN does not stop-gradient (spec §1.2).
+    /// through the scale factor, which CNN2SNN does not stop-gradient (docs/conversion.md §1.2).
     fn backward(&self, w: ArrayViewD<'_, f32>, upstream: ArrayViewD<'_, f32>) -> ArrayD<f32> {
         let sf = self.scale_factor(w.view());
         let (mut grad, d_sf) = linear_backward(w.view(), upstream, &sf, self.kmax());
@@ -231,7 +231,8 @@ pub(crate) fn tf_clip(x: f32, lo: f32, hi: f32) -> f32 {
     }
 }
 
-/// The linear quantization `clip(round_through(w · sf), −kmax, kmax) / sf` (f32, spec §1.2).
+/// The linear quantization `clip(round_through(w · sf), −kmax, kmax) / sf` (f32,
+/// docs/conversion.md §1.2).
 pub fn linear_quantize(w: ArrayViewD<'_, f32>, sf: &ScaleFactor, kmax: f32) -> ArrayD<f32> {
     let (data, layout) = contiguous(&w);
     let data = data.as_slice().expect("standard layout is contiguous");

@@ -1,6 +1,7 @@
 //! The AKD1000 (Akida 1.0) hardware: its limits as data ([`AKD1000`]), and the checks that
 //! report every violation of a model at once, located in the `.q` file and traced to their
-//! cause (spec §9.2, BrainChip's "Akida 1.0 hardware constraints", akida 1.8's `check.py`).
+//! cause (`docs/conversion.md` §9.2: BrainChip's "Akida 1.0 hardware constraints", akida 1.8's
+//! `check.py`).
 //!
 //! Structural rules need only the converted model and its blocks; numeric rules (thresholds,
 //! act_steps, all-zero weights) need the emitted program, computed by the same code as

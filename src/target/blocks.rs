@@ -1,5 +1,5 @@
-//! Block formation: which IR layers become one Akida 1.0 layer (spec §7.2), and CNN2SNN's
-//! design rules for that (§9.1, §7.7).
+//! Block formation: which IR layers become one Akida 1.0 layer (`docs/conversion.md` §7.2),
+//! and CNN2SNN's design rules for that (`docs/conversion.md` §9.1, §7.7).
 //!
 //! After the conversion passes, a convertible model is a chain of blocks, each a quantized
 //! neural layer, an optional pooling (max pooling, or global average pooling on a
@@ -288,7 +288,7 @@ fn padding_name(p: Padding) -> String {
     p.as_str().to_string()
 }
 
-/// A neural layer must be quantized, with bit-widths CNN2SNN converts (§7.7).
+/// A neural layer must be quantized, with bit-widths CNN2SNN converts (docs/conversion.md §7.7).
 fn check_quantized(layer: &Layer, first: bool, errs: &mut Vec<ConvertError>) {
     let quantizers = layer.op.quantizers();
     if quantizers.is_empty() {

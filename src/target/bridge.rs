@@ -9,7 +9,7 @@
 //!   SeparableConvolutional / FullyConnected layers, which BrainChip's engine runs and its
 //!   runtime maps on a real AKD1000 (`python/qnnc_akida`, `docs/akida-bridge.md`).
 //!
-//! Akida names the spatial axes `(x, y)` with `x` the Keras height (spec §7.2), so
+//! Akida names the spatial axes `(x, y)` with `x` the Keras height (docs/conversion.md §7.2), so
 //! `kernel_width`, `stride_x`, `pooling_width`, `pooling_stride_x` and `input_width` are the
 //! first (height) components here.
 

@@ -1,9 +1,10 @@
-//! `emit`: a converted IR model and its weights → an NSoC [`Program`] (spec §7.2–§7.6).
+//! `emit`: a converted IR model and its weights → an NSoC [`Program`] (`docs/conversion.md`
+//! §7.2–§7.6; the § numbers below are that document's).
 //!
 //! Per block: integer weights recomputed with the block's quantizers on the (folded) float
 //! weights, laid out as Akida holds them (§7.3); thresholds and act_steps from the input
 //! scaling, the scale factors, the bias and the activation (§7.4), with the f32/f64 arithmetic
-//! of cnn2snn 2.19.3 under NumPy 2 (`docs/conversion.md`); the next block's input scaling from this block's
+//! of cnn2snn 2.19.3 under NumPy 2 (§10); the next block's input scaling from this block's
 //! activation step (§7.5); a last block without activation outputs potentials (§7.6).
 
 use super::{Block, BlockPool, EmitError};
@@ -19,13 +20,13 @@ use ndarray::{ArrayD, Axis, Ix1};
 /// value back to its cause.
 #[derive(Clone, Debug)]
 pub struct BlockTrace {
-    /// The block's input scale (`in_scale` of §7.4).
+    /// The block's input scale (`in_scale` of docs/conversion.md §7.4).
     pub in_scale: f64,
     /// The weights scale factor per output channel (depthwise × pointwise for separable).
     pub scale_factor: Vec<f32>,
     /// The bias per output channel (0 without bias).
     pub bias: Vec<f32>,
-    /// The thresholds before the floor and the cast (`T` of §7.4).
+    /// The thresholds before the floor and the cast (`T` of docs/conversion.md §7.4).
     pub raw_thresholds: Vec<f64>,
     /// The global-average-pooling factor `G` (1 without).
     pub pool_factor: u64,
@@ -55,7 +56,7 @@ pub fn emit(
         other => unreachable!("IR shapes have rank 1 or 3, not {}", other.len()),
     };
     let input = &model.input;
-    // §7.1: input_akida = scale · input_keras + offset.
+    // docs/conversion.md §7.1: input_akida = scale · input_keras + offset.
     let (mut in_scale, mut in_shift) = (input.scale, input.offset);
     let padding_value = input.offset.trunc();
     if !(0.0..=255.0).contains(&padding_value) {
@@ -139,7 +140,7 @@ pub fn emit(
             prev_out = output_dims;
             continue;
         }
-        // §7.3: integers and scale factors, recomputed on the folded weights.
+        // docs/conversion.md §7.3: integers and scale factors, recomputed on the folded weights.
         let integers = |var: &str| -> (ArrayD<i32>, ScaleFactor) {
             let (_, q) = quantizers
                 .iter()
@@ -191,7 +192,7 @@ pub fn emit(
             }
             _ => unreachable!("a block opens with a neural layer"),
         };
-        // §7.4: thresholds and steps.
+        // docs/conversion.md §7.4: thresholds and steps.
         let bias: Vec<f32> = match params.get(&neural.name, "bias") {
             Some(b) => b
                 .view()
@@ -345,7 +346,7 @@ pub fn emit(
             raw_thresholds: raw,
             pool_factor,
         });
-        // §7.5: the next block reads integer levels n with Keras value n·step.
+        // docs/conversion.md §7.5: the next block reads integer levels n with Keras value n·step.
         if let Some(a) = &activation {
             in_scale = 1.0 / a.step as f64;
             in_shift = 0.0;

@@ -1,4 +1,4 @@
-//! act_step equalization (spec §9.4): what `cnn2snn.convert` does after conversion since
+//! act_step equalization (`docs/conversion.md` §9.4): what `cnn2snn.convert` does since
 //! version 2.5 (`fix_v1_activation_variables`), so that act_steps fit the AKD1000 registers.
 //!
 //! For every layer but the last whose act_step exceeds its register limit (2^20 − 1 for the

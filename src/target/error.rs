@@ -1,5 +1,5 @@
-//! Conversion errors: what CNN2SNN's `convert` (compatibility checks §9.1 and the mapping of
-//! §7) refuses, located at the layers involved.
+//! Conversion errors: what CNN2SNN's `convert` refuses (its compatibility checks and the
+//! mapping to Akida layers, `docs/conversion.md` §9.1 and §7), located at the layers involved.
 
 use crate::source::Span;
 use miette::Diagnostic;
@@ -166,7 +166,7 @@ pub enum ConvertError {
     },
 }
 
-/// Problems found while computing a layer's integers (spec §7.3–§7.4).
+/// Problems found while computing a layer's integers (docs/conversion.md §7.3–§7.4).
 #[derive(Clone, Debug, Error, Diagnostic, PartialEq)]
 pub enum EmitError {
     #[error("the weights of `{layer}` have {bits} bits; an Akida layer holds at most 8")]

@@ -1,6 +1,7 @@
 //! The trainable executor: an IR model (after its passes) as a chain of CPU nodes, with a
 //! forward pass for inference or training and a backward pass with straight-through
-//! estimators through weight quantizers and quantized activations (spec §1.2, §2.1).
+//! estimators through weight quantizers and quantized activations (`docs/conversion.md` §1.2,
+//! §2.1).
 //!
 //! A [`Network`] owns its parameters (named `LAYER/VAR`, as in the weights files) and every
 //! buffer it needs; buffers are reused from batch to batch. Quantized kernels are recomputed

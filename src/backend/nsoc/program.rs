@@ -2,12 +2,13 @@
 //! integer thresholds and activation steps, and the invariants every program satisfies.
 //!
 //! A [`Program`] is what the emitter produces, what a `.nsoc` file stores and what the simulator
-//! runs. It mirrors what `cnn2snn.convert` builds (spec §7.2–§7.6): one [`Layer`] per Keras
-//! block, with Akida's parameters and variables.
+//! runs. It mirrors what `cnn2snn.convert` builds (`docs/conversion.md` §7.2–§7.6): one
+//! [`Layer`] per Keras block, with Akida's parameters and variables.
 //!
 //! # Weight layouts
 //!
-//! All weights are `i8`, row-major, in exactly the layout Akida holds them (spec §7.3):
+//! All weights are `i8`, row-major, in exactly the layout Akida holds them
+//! (`docs/conversion.md` §7.3):
 //!
 //! | kind | `weights` shape | notes |
 //! |---|---|---|
@@ -24,8 +25,9 @@
 //!
 //! `thresholds` (i32) and `act_steps` (f32) have one entry per output channel. With activation
 //! on, a potential `P` becomes the level `clip(ceil((P − threshold)·2^act_bits / k), 0,
-//! 2^act_bits − 1)` with `k = floor(16·act_step)` (spec §8). A last layer without activation
-//! outputs `P` itself, and `(P − threshold) / act_step` dequantizes it (spec §7.6).
+//! 2^act_bits − 1)` with `k = floor(16·act_step)` (`docs/conversion.md` §8). A last layer
+//! without activation outputs `P` itself, and `(P − threshold) / act_step` dequantizes it
+//! (`docs/conversion.md` §7.6).
 
 use super::geometry::Axis;
 use serde::{Deserialize, Serialize};
@@ -366,7 +368,7 @@ impl ProgramError {
     }
 }
 
-/// Largest magnitude of a weight of `bits` bits (symmetric range, spec §1.1 and §8).
+/// Largest magnitude of a weight of `bits` bits (symmetric range, docs/conversion.md §1.1, §8).
 pub fn weight_max(bits: u8) -> i8 {
     assert!(
         (2..=8).contains(&bits),

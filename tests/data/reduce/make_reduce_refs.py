@@ -57,7 +57,10 @@ STORED = [
     ((3, 3, 32, 64), 2), ((1352, 10), 1), ((8192,), 0), ((8193,), 1), ((16385,), 0),
     ((20001,), 1),
 ]
-S1_KERNEL = "/work/shared/refs/disagreements/akd1000-akida_only_refuse/s1_case_0048/weights.npz"
+# The repository's copy of the survey case (tests/data/disagreements/, see tests/data/SOURCE.md).
+S1_KERNEL = os.path.join(
+    HERE, "..", "disagreements", "akd1000-akida_only_refuse", "s1_case_0048", "weights.npz"
+)
 
 # Generated tensors: (shape, seed).
 GENERATED = [

@@ -159,7 +159,7 @@ mod tests {
 
     #[test]
     fn worked_example_c() {
-        // Spec §11 C: P = 58, threshold 5, act_step 14, 4 bits → level 4.
+        // docs/conversion.md §11 C: P = 58, threshold 5, act_step 14, 4 bits → level 4.
         assert_eq!(activation_level(58, 5, 14.0, 4), 4);
         assert_eq!(dequantize(58, -2, 35.0), 60.0 / 35.0);
     }

@@ -1,5 +1,5 @@
 //! The integer simulator: runs a [`Program`] on uint8 NHWC images exactly as Akida 1.0's
-//! software engine does (spec §8), with integer arithmetic only.
+//! software engine does (`docs/conversion.md` §8), with integer arithmetic only.
 //!
 //! - InputConvolutional: cross-correlation over the uint8 image, SAME borders filled with
 //!   `padding_value`; Convolutional / SeparableConvolutional: true convolution (the stored kernel
