@@ -1,7 +1,7 @@
 //! `qnnc compile`: a quantized model and its float weights → an NSoC integer program
 //! (`.nsoc`), as `cnn2snn.convert` would build it.
 
-use super::{emit, failed, load, CliError, Common, ModelArgs, TargetArg};
+use super::{emit, failed, CliError, Common, ModelArgs, TargetArg};
 use crate::backend::nsoc;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -26,14 +26,7 @@ pub struct CompileArgs {
 pub fn run(args: &CompileArgs, common: &Common) -> Result<(), CliError> {
     let m = &args.model;
     crate::io::check_output(&args.output, &[&m.model, &args.weights])?;
-    let options = m.passes.options(args.target.into());
-    let (session, job) = load(
-        &m.model,
-        m.model_name.as_deref(),
-        Some(&args.weights),
-        options,
-        common,
-    )?;
+    let (session, job) = m.load(Some(&args.weights), args.target.into(), common)?;
     let start = Instant::now();
     let compiled = match job.compile(session.src.text()) {
         Ok(c) => c,

@@ -6,7 +6,7 @@
 //! levels (exact matches, off-by-one, largest difference); for a last layer without
 //! activation, the program's dequantized potentials are compared with the executor's values.
 
-use super::{emit, failed, load, CliError, Common, ModelArgs};
+use super::{emit, failed, CliError, Common, ModelArgs};
 use crate::backend::cpu::network::{Inputs, Network};
 use crate::backend::cpu::Cpu;
 use crate::backend::nsoc::{LayerOutput, Simulator, Target};
@@ -119,13 +119,7 @@ pub fn agreement(
 
 pub fn run(opts: &DiffArgs, common: &Common) -> Result<(), CliError> {
     let m = &opts.model;
-    let (session, job) = load(
-        &m.model,
-        m.model_name.as_deref(),
-        Some(&opts.weights),
-        m.passes.options(Target::Software),
-        common,
-    )?;
+    let (session, job) = m.load(Some(&opts.weights), Target::Software, common)?;
     let input_shape = job.model.input.shape.dims().to_vec();
     let images = match super::predict::read_inputs(&opts.input, &input_shape)? {
         Array::U8(a) => {

@@ -2,7 +2,7 @@
 //! the histogram of the same weights after quantization — to see how a quantizer spends its
 //! levels. `--quantizer` tries another quantizer on the same weights.
 
-use super::{failed, load, report, CliError, Common, ModelArgs};
+use super::{failed, report, CliError, Common, ModelArgs};
 use crate::backend::nsoc::Target;
 use crate::ir::summary::describe_quantizer;
 use crate::ir::QuantizerRef;
@@ -47,13 +47,7 @@ pub fn run(opts: &HistArgs, common: &Common) -> Result<(), CliError> {
     })?;
     let m = &opts.model;
     crate::io::check_output(&opts.output, &[&m.model, &opts.weights])?;
-    let (session, job) = load(
-        &m.model,
-        m.model_name.as_deref(),
-        Some(&opts.weights),
-        m.passes.options(Target::Software),
-        common,
-    )?;
+    let (session, job) = m.load(Some(&opts.weights), Target::Software, common)?;
     let named = session
         .module
         .as_ref()

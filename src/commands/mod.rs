@@ -187,6 +187,12 @@ pub fn warn(d: &dyn Diagnostic, common: &Common) {
 /// Reads and lowers `path`, prints its diagnostics, and fails when there is an error.
 pub fn open(path: &Path, common: &Common) -> Result<Session, CliError> {
     let mut session = Session::read(path)?;
+    settle(&mut session, common)?;
+    Ok(session)
+}
+
+/// Prints the session's diagnostics so far and fails when one is an error.
+fn settle(session: &mut Session, common: &Common) -> Result<(), CliError> {
     emit(&session.src, &session.diagnostics, common);
     if session.has_errors() {
         return Err(CliError::Reported(format!(
@@ -195,7 +201,7 @@ pub fn open(path: &Path, common: &Common) -> Result<Session, CliError> {
         )));
     }
     session.diagnostics.clear();
-    Ok(session)
+    Ok(())
 }
 
 /// A job on a model of `session` with its weights (when given): prints the weights' problems
@@ -208,14 +214,7 @@ pub fn job(
     common: &Common,
 ) -> Result<Job, CliError> {
     let job = session.job(model, weights, options)?;
-    emit(&session.src, &session.diagnostics, common);
-    if session.has_errors() {
-        return Err(CliError::Reported(format!(
-            "`{}` has errors",
-            session.src.name()
-        )));
-    }
-    session.diagnostics.clear();
+    settle(session, common)?;
     Ok(job)
 }
 
@@ -263,6 +262,25 @@ pub struct ModelArgs {
     pub model_name: Option<String>,
     #[command(flatten)]
     pub passes: PassArgs,
+}
+
+impl ModelArgs {
+    /// Opens the model file and makes the job of the chosen model with `weights`, its passes
+    /// set for `target`.
+    pub fn load(
+        &self,
+        weights: Option<&Path>,
+        target: Target,
+        common: &Common,
+    ) -> Result<(Session, Job), CliError> {
+        load(
+            &self.model,
+            self.model_name.as_deref(),
+            weights,
+            self.passes.options(target),
+            common,
+        )
+    }
 }
 
 /// Options of the commands that transform a model with its weights.

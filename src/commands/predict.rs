@@ -1,6 +1,6 @@
 //! `qnnc predict`: the CPU executor's forward pass on images from a `.npy`.
 
-use super::{failed, load, report, CliError, Common, ModelArgs};
+use super::{failed, report, CliError, Common, ModelArgs};
 use crate::backend::cpu::network::{Inputs, Network};
 use crate::backend::nsoc::Target;
 use crate::io::{Array, ErrorKind, IoError};
@@ -44,13 +44,7 @@ pub fn network(
     seed: u64,
     common: &Common,
 ) -> Result<(Network, Session, crate::session::Job), CliError> {
-    let (session, job) = load(
-        &m.model,
-        m.model_name.as_deref(),
-        Some(weights),
-        m.passes.options(Target::Software),
-        common,
-    )?;
+    let (session, job) = m.load(Some(weights), Target::Software, common)?;
     let (net, t) = job
         .executor(threads, seed)
         .map_err(|f| failed(&session, f, "cannot be transformed", common))?;

@@ -38,13 +38,7 @@ pub fn run(opts: &QuantizeArgs, common: &Common) -> Result<(), CliError> {
     if let Some(out) = &opts.output {
         crate::io::check_output(out, &[&m.model, &opts.weights])?;
     }
-    let (session, job) = super::load(
-        &m.model,
-        m.model_name.as_deref(),
-        Some(&opts.weights),
-        m.passes.options(Target::Software),
-        common,
-    )?;
+    let (session, job) = m.load(Some(&opts.weights), Target::Software, common)?;
     let t = job
         .transformed(Stage::QuantizeCommand)
         .map_err(|f| super::failed(&session, f, "cannot be transformed", common))?;

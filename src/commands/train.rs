@@ -192,13 +192,7 @@ pub fn train(opts: &TrainArgs, common: &Common) -> Result<f64, CliError> {
     crate::io::check_output(&opts.output, &inputs)?;
     inputs.push(&opts.output);
     crate::io::check_output(&checkpoint_path, &inputs)?;
-    let (session, mut job) = super::load(
-        &m.model,
-        m.model_name.as_deref(),
-        opts.weights.as_deref(),
-        m.passes.options(Target::Software),
-        common,
-    )?;
+    let (session, mut job) = m.load(opts.weights.as_deref(), Target::Software, common)?;
     let model = job.model.clone();
     if opts.weights.is_none() {
         memory::check_model(&model, Usage::Weights)?;
@@ -413,13 +407,9 @@ pub struct EvalArgs {
 
 /// Evaluates; returns the test accuracy (0..1).
 pub fn eval(opts: &EvalArgs, common: &Common) -> Result<f64, CliError> {
-    let (session, job) = super::load(
-        &opts.model.model,
-        opts.model.model_name.as_deref(),
-        Some(&opts.weights),
-        opts.model.passes.options(Target::Software),
-        common,
-    )?;
+    let (session, job) = opts
+        .model
+        .load(Some(&opts.weights), Target::Software, common)?;
     let data = load_data(&opts.data)?;
     let t = job
         .transformed(Stage::Quantized)

@@ -204,8 +204,10 @@ element_impls! {
     F64(f64),
 }
 
-macro_rules! integer_codec {
-    ($($t:ty),*) => {$(
+/// `Codec` for the numeric types: `$integer` and `$non_finite` say what an element is as an
+/// integer (none for floats) and as a non-finite float (none for integers).
+macro_rules! numeric_codec {
+    ($($t:ty: $integer:expr, $non_finite:expr;)*) => {$(
         impl sealed::Codec for $t {
             fn decode(bytes: &[u8], big_endian: bool) -> $t {
                 let raw = bytes.try_into().expect("decode is given exactly one element's bytes");
@@ -215,38 +217,29 @@ macro_rules! integer_codec {
                 out.extend_from_slice(&self.to_le_bytes());
             }
             fn to_integer(self) -> Option<i128> {
-                Some(i128::from(self))
+                let integer: fn($t) -> Option<i128> = $integer;
+                integer(self)
             }
             fn non_finite(self) -> Option<f64> {
-                None
+                let non_finite: fn($t) -> Option<f64> = $non_finite;
+                non_finite(self)
             }
         }
     )*};
 }
 
-integer_codec!(i8, u8, i16, u16, i32, u32, i64, u64);
-
-macro_rules! float_codec {
-    ($($t:ty),*) => {$(
-        impl sealed::Codec for $t {
-            fn decode(bytes: &[u8], big_endian: bool) -> $t {
-                let raw = bytes.try_into().expect("decode is given exactly one element's bytes");
-                if big_endian { <$t>::from_be_bytes(raw) } else { <$t>::from_le_bytes(raw) }
-            }
-            fn encode_le(self, out: &mut Vec<u8>) {
-                out.extend_from_slice(&self.to_le_bytes());
-            }
-            fn to_integer(self) -> Option<i128> {
-                None
-            }
-            fn non_finite(self) -> Option<f64> {
-                (!self.is_finite()).then_some(f64::from(self))
-            }
-        }
-    )*};
+numeric_codec! {
+    i8: |v| Some(i128::from(v)), |_| None;
+    u8: |v| Some(i128::from(v)), |_| None;
+    i16: |v| Some(i128::from(v)), |_| None;
+    u16: |v| Some(i128::from(v)), |_| None;
+    i32: |v| Some(i128::from(v)), |_| None;
+    u32: |v| Some(i128::from(v)), |_| None;
+    i64: |v| Some(i128::from(v)), |_| None;
+    u64: |v| Some(i128::from(v)), |_| None;
+    f32: |_| None, |v| (!v.is_finite()).then_some(f64::from(v));
+    f64: |_| None, |v| (!v.is_finite()).then_some(v);
 }
-
-float_codec!(f32, f64);
 
 impl sealed::Codec for bool {
     /// Any nonzero byte is `true`, as NumPy's `astype(bool)` reads it.
