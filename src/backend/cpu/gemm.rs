@@ -1,6 +1,7 @@
 //! The serial GEMM driver: splits `C (m × n) = A (m × k) · B (k × n)` into register tiles and
 //! runs the micro-kernels of [`super::simd`] on them. Callers parallelise by giving disjoint
-//! row ranges (or disjoint outputs) to different tasks.
+//! row ranges (or disjoint outputs) to different tasks. Also the transpose that packs a
+//! kernel for the input-gradient products.
 
 use super::simd::{
     select_small_k, select_tile, Epi, Isa, Offsets, TileArgs, LANES, MAX_MR, SMALL_K,

@@ -1,12 +1,11 @@
-//! The trainable executor: an IR model (after its passes) as a chain of [`layers`], run
-//! forward for inference or training and backward for the gradients of a training step.
+//! The trainable executor: an IR model (after its passes) as a chain of layers (the `layers`
+//! module), run forward for inference or training and backward for the gradients of a training
+//! step.
 //!
 //! A [`Network`] owns the graph (the layers in order, with the activation and gradient
 //! buffers between them, reused from batch to batch), the parameters (named `LAYER/VAR`, as
 //! in the weights files) and dropout's random stream; it dispatches each pass to the layers,
-//! which compute it (see [`layers`] for their interface).
-//!
-//! [`layers`]: super::layers
+//! which compute it.
 
 use super::layers::{self, Backprop, Env, Layer, ParamList};
 use super::tensor::reshaped;

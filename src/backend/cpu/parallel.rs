@@ -2,8 +2,8 @@
 //!
 //! Work is cut into tasks of a size computed from the problem alone (never from the thread
 //! count), each task writes a disjoint part of the output or its own partial result, and
-//! partial results are combined by the caller in task order. Scheduling can therefore change
-//! which thread runs a task, but never what is computed.
+//! partial results are combined in task order ([`reduce_tasks`]). Scheduling can therefore
+//! change which thread runs a task, but never what is computed.
 
 use rayon::prelude::*;
 

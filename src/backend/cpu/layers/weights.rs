@@ -65,7 +65,7 @@ impl<'a> ParamList<'a> {
 }
 
 /// A weight kernel with its optional quantizer and the cached quantized values.
-pub(crate) struct Kernel {
+struct Kernel {
     param: usize,
     quantizer: Option<Box<dyn WeightQuantizer>>,
     /// `quantize(kernel)` when there is a quantizer; valid while `fresh`.
@@ -116,8 +116,8 @@ impl Kernel {
     }
 }
 
-/// A kernel of rank `D` and an optional bias: the parameters of a convolution, a dense layer
-/// or one half of a separable convolution.
+/// A kernel and an optional bias: the parameters of a convolution, a dense layer or one half
+/// of a separable convolution.
 pub(crate) struct Weights {
     kernel: Kernel,
     bias: Option<usize>,
