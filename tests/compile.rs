@@ -504,8 +504,16 @@ fn export_round_trips_through_the_akida_json() {
     let mut programs = Vec::new();
     for (model, weights, target) in [
         ("examples/toy.q", "examples/toy.npz", None),
-        ("examples/separable_gap.q", "examples/separable_gap.npz", Some("akd1000")),
-        ("examples/gxnor_mnist.q", "examples/gxnor_mnist.npz", Some("akd1000")),
+        (
+            "examples/separable_gap.q",
+            "examples/separable_gap.npz",
+            Some("akd1000"),
+        ),
+        (
+            "examples/gxnor_mnist.q",
+            "examples/gxnor_mnist.npz",
+            Some("akd1000"),
+        ),
     ] {
         let out = dir.path().join(format!("{}.nsoc", programs.len()));
         let mut args = vec!["compile", model, "--weights", weights, "-o"];
