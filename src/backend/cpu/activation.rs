@@ -47,19 +47,21 @@ pub fn relu_backward<D: Dimension>(
     assert_eq!(x.shape(), dy.shape(), "relu: output gradient shape");
     let x = contiguous(&x);
     let dy = contiguous(&dy);
-    let (xs, dys) = (slice_of(&x), slice_of(&dy));
     reshape_buffer(dx, x.raw_dim());
     let top = max_value.unwrap_or(f32::INFINITY);
     let strict = max_value == Some(6.0);
-    map_spans(
+    zip_map(
         cx,
-        1,
+        slice_of(&x),
+        slice_of(&dy),
         slice_mut(dx),
         #[inline(always)]
-        |first, out| {
-            for ((o, &v), &d) in out.iter_mut().zip(&xs[first..]).zip(&dys[first..]) {
-                let below = if strict { v < top } else { v <= top };
-                *o = if v > 0.0 && below { d } else { 0.0 };
+        move |v, d| {
+            let below = if strict { v < top } else { v <= top };
+            if v > 0.0 && below {
+                d
+            } else {
+                0.0
             }
         },
     );
@@ -115,18 +117,15 @@ pub fn dropout_forward<D: Dimension>(
         rng.set_word_pos(base + len as u128);
         mask.scale = 1.0 / (1.0 - rate);
     }
-    let (keep, scale) = (&mask.keep[..], mask.scale);
+    let scale = mask.scale;
     reshape_buffer(y, x.raw_dim());
-    map_spans(
+    zip_map(
         cx,
-        1,
+        xs,
+        &mask.keep,
         slice_mut(y),
         #[inline(always)]
-        |first, out| {
-            for ((o, &v), &k) in out.iter_mut().zip(&xs[first..]).zip(&keep[first..]) {
-                *o = (v * scale) * k;
-            }
-        },
+        move |v, k| (v * scale) * k,
     );
 }
 
@@ -144,16 +143,35 @@ pub fn dropout_backward<D: Dimension>(
         mask.keep.len(),
         "dropout: mask from a forward pass of another size"
     );
-    let (keep, scale) = (&mask.keep[..], mask.scale);
+    let scale = mask.scale;
     reshape_buffer(dx, dy.raw_dim());
+    zip_map(
+        cx,
+        dys,
+        &mask.keep,
+        slice_mut(dx),
+        #[inline(always)]
+        move |d, k| (d * k) * scale,
+    );
+}
+
+/// `out[i] = f(a[i], b[i])`, split over the worker threads and run with the context's
+/// instruction set (`f` should be `#[inline(always)]`).
+#[inline(always)]
+fn zip_map<F>(cx: &Cpu, a: &[f32], b: &[f32], out: &mut [f32], f: F)
+where
+    F: Fn(f32, f32) -> f32 + Copy + Sync + Send,
+{
     map_spans(
         cx,
         1,
-        slice_mut(dx),
+        out,
+        // `move`: each task holds its own copy of `f`, so its captures stay in registers
+        // instead of being reloaded through a pointer for every element.
         #[inline(always)]
-        |first, out| {
-            for ((o, &d), &k) in out.iter_mut().zip(&dys[first..]).zip(&keep[first..]) {
-                *o = (d * k) * scale;
+        move |first, out| {
+            for ((o, &u), &v) in out.iter_mut().zip(&a[first..]).zip(&b[first..]) {
+                *o = f(u, v);
             }
         },
     );

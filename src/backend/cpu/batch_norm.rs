@@ -22,7 +22,7 @@ use ndarray::{Array, Array1, ArrayView, ArrayView1, Dimension, Ix1};
 
 use super::buffer::{contiguous, reshape_buffer, slice_mut, slice_of};
 use super::context::Cpu;
-use super::parallel::{items_per_task, map_spans, reduce_tasks};
+use super::parallel::{items_per_task, map_spans, reduce_tasks, Partials};
 use super::reduce::{add_centered_squares, add_column_sums, add_gradient_sums};
 
 /// γ, β and ε of a batch normalization layer.
@@ -40,8 +40,7 @@ pub struct BatchNormWorkspace {
     mean: Vec<f32>,
     inv_std: Vec<f32>,
     rows: usize,
-    partials: Vec<f32>,
-    totals: Vec<f32>,
+    sums: Partials,
 }
 
 /// Whether Keras would use the fused kernel for this input rank.
@@ -105,6 +104,29 @@ impl Layout {
         out
     }
 
+    /// Runs `f(rows, out_row)` on every wide row of `out` with the rows at the same place of
+    /// `inputs` (each laid out like `out`), split over the worker threads and run with the
+    /// context's instruction set (`f` should be `#[inline(always)]`).
+    #[inline(always)]
+    fn map_rows<const N: usize, F>(&self, cx: &Cpu, inputs: [&[f32]; N], out: &mut [f32], f: F)
+    where
+        F: Fn([&[f32]; N], &mut [f32]) + Sync + Send,
+    {
+        let wide = self.wide;
+        map_spans(
+            cx,
+            self.c,
+            out,
+            #[inline(always)]
+            |first, out| {
+                for (r, row) in out.chunks_mut(wide).enumerate() {
+                    let at = first + r * wide;
+                    f(inputs.map(|s| &s[at..at + row.len()]), row);
+                }
+            },
+        );
+    }
+
     /// Per-channel reduction over all rows: `f(span, acc)` adds the elements `span` into wide
     /// accumulators (`width` of them per wide lane block); returns the folded totals, one
     /// block of `c` per block of `wide`.
@@ -118,15 +140,13 @@ impl Layout {
             cx,
             m.div_ceil(per),
             blocks * self.wide,
-            &mut ws.partials,
-            &mut ws.totals,
+            &mut ws.sums,
             #[inline(always)]
             |t, acc| f(t * per * c..((t + 1) * per).min(m) * c, acc),
-        );
-        ws.totals
-            .chunks_exact(self.wide)
-            .map(|w| self.fold(w))
-            .collect()
+        )
+        .chunks_exact(self.wide)
+        .map(|w| self.fold(w))
+        .collect()
     }
 }
 
@@ -150,19 +170,16 @@ fn normalize(
     let beta = l.tile(p.beta.iter().copied());
     if l.fused {
         let (mean, scale) = (l.tile(mean.iter().copied()), l.tile(scale));
-        map_spans(
+        l.map_rows(
             cx,
-            l.c,
+            [xs],
             ys,
             #[inline(always)]
-            |first, y| {
-                let x = &xs[first..][..y.len()];
-                for (xr, yr) in x.chunks(l.wide).zip(y.chunks_mut(l.wide)) {
-                    for ((((o, &v), &mu), &s), &b) in
-                        yr.iter_mut().zip(xr).zip(&mean).zip(&scale).zip(&beta)
-                    {
-                        *o = (v - mu) * s + b;
-                    }
+            |[xr], yr| {
+                for ((((o, &v), &mu), &s), &b) in
+                    yr.iter_mut().zip(xr).zip(&mean).zip(&scale).zip(&beta)
+                {
+                    *o = (v - mu) * s + b;
                 }
             },
         );
@@ -174,17 +191,14 @@ fn normalize(
                 .map(|((&b, &mu), &s)| b - mu * s),
         );
         let scale = l.tile(scale);
-        map_spans(
+        l.map_rows(
             cx,
-            l.c,
+            [xs],
             ys,
             #[inline(always)]
-            |first, y| {
-                let x = &xs[first..][..y.len()];
-                for (xr, yr) in x.chunks(l.wide).zip(y.chunks_mut(l.wide)) {
-                    for (((o, &v), &s), &t) in yr.iter_mut().zip(xr).zip(&scale).zip(&shift) {
-                        *o = v * s + t;
-                    }
+            |[xr], yr| {
+                for (((o, &v), &s), &t) in yr.iter_mut().zip(xr).zip(&scale).zip(&shift) {
+                    *o = v * s + t;
                 }
             },
         );
@@ -376,25 +390,17 @@ pub fn batch_norm_backward<D: Dimension>(
     let c2 = l.tile(inv.iter().zip(&sums).map(|(&i, &s)| (i * i) * (s / n)));
     let wide_mean = l.tile(mean.iter().copied());
     reshape_buffer(dx, x.raw_dim());
-    map_spans(
+    l.map_rows(
         cx,
-        l.c,
+        [xs, dys],
         slice_mut(dx),
         #[inline(always)]
-        |first, out| {
-            let x = &xs[first..][..out.len()];
-            let d = &dys[first..][..out.len()];
-            for ((xr, dr), or) in x
-                .chunks(l.wide)
-                .zip(d.chunks(l.wide))
-                .zip(out.chunks_mut(l.wide))
+        |[xr, dr], or| {
+            let coefs = mean_dy.iter().zip(&c1).zip(&c2).zip(&wide_mean);
+            for (((o, &xv), &dv), (((&md, &k1), &k2), &mu)) in
+                or.iter_mut().zip(xr).zip(dr).zip(coefs)
             {
-                let coefs = mean_dy.iter().zip(&c1).zip(&c2).zip(&wide_mean);
-                for (((o, &xv), &dv), (((&md, &k1), &k2), &mu)) in
-                    or.iter_mut().zip(xr).zip(dr).zip(coefs)
-                {
-                    *o = k1 * ((dv - md) - (xv - mu) * k2);
-                }
+                *o = k1 * ((dv - md) - (xv - mu) * k2);
             }
         },
     );
@@ -428,17 +434,14 @@ pub fn batch_norm_inference_backward<D: Dimension>(
     param_grads(cx, l, xs, dys, &mean, &inv, ws, dgamma, dbeta);
     let scale = l.tile(p.gamma.iter().zip(&inv).map(|(&g, &i)| g * i));
     reshape_buffer(dx, x.raw_dim());
-    map_spans(
+    l.map_rows(
         cx,
-        l.c,
+        [dys],
         slice_mut(dx),
         #[inline(always)]
-        |first, out| {
-            let d = &dys[first..][..out.len()];
-            for (dr, or) in d.chunks(l.wide).zip(out.chunks_mut(l.wide)) {
-                for ((o, &v), &s) in or.iter_mut().zip(dr).zip(&scale) {
-                    *o = v * s;
-                }
+        |[dr], or| {
+            for ((o, &v), &s) in or.iter_mut().zip(dr).zip(&scale) {
+                *o = v * s;
             }
         },
     );

@@ -7,15 +7,16 @@
 //! gradient multiplies one output row by the transposed kernel and scatters the result back
 //! onto the windows.
 
-use ndarray::{Array1, Array4, ArrayView1, ArrayView4, Ix1, Ix4};
+use ndarray::{Array1, Array4, ArrayView1, ArrayView4, Ix4};
 
 use super::buffer::{contiguous, dims4, reshape_buffer, scratch, slice_mut, slice_of};
 use super::context::Cpu;
-use super::gemm::{gemm, Epilogue, Gemm};
+use super::gemm::{gemm, transpose, Epilogue, Gemm};
 use super::geometry::Geometry2d;
-use super::parallel::{for_each_chunk, for_each_chunk2, items_per_task, reduce_tasks};
-use super::patches::{crop, origin_offsets, padded_image_len, padded_input, window_offsets};
-use super::reduce::add_column_sums;
+use super::parallel::{for_each_chunk, for_each_chunk2, items_per_task, Partials};
+use super::patches::{
+    origin_offsets, padded_gradient, padded_image_len, padded_input, param_grads, window_offsets,
+};
 use super::simd::{Lin, Table};
 
 /// Scratch memory of one convolution layer, kept by the caller across batches.
@@ -25,8 +26,7 @@ pub struct Conv2dWorkspace {
     window: Vec<usize>,
     origins: Vec<usize>,
     kernel_t: Vec<f32>,
-    partials: Vec<f32>,
-    totals: Vec<f32>,
+    sums: Partials,
     padded_dx: Vec<f32>,
     rows: Vec<f32>,
 }
@@ -141,8 +141,7 @@ pub fn conv2d_backward(
         window,
         origins,
         kernel_t,
-        partials,
-        totals,
+        sums,
         padded_dx,
         rows,
     } = ws;
@@ -157,85 +156,63 @@ pub fn conv2d_backward(
     cx.install(|| {
         let src = padded_input(g, xs, n, cin, padded);
 
-        // Kernel and bias gradients: per-task partial sums over whole images, added in task order.
-        let per = items_per_task(n, pixels * kk * cout);
-        reduce_tasks(
+        // Kernel and bias gradients.
+        let dk = slice_mut(dkernel);
+        param_grads(
             cx,
-            n.div_ceil(per),
-            kk * cout + cout,
-            partials,
-            totals,
+            dy.view(),
+            sums,
+            dk,
+            dbias,
             #[inline(always)]
-            |t, part| {
-                let (pw, pb) = part.split_at_mut(kk * cout);
-                for s in t * per..((t + 1) * per).min(n) {
-                    let dys_s = &dys[s * pixels * cout..][..pixels * cout];
-                    let product = Gemm {
-                        m: kk,
-                        n: cout,
-                        k: pixels,
-                        a: &src[s * img..][..img],
-                        rows: window_table,
-                        cols: origins_table,
-                        b: dys_s,
-                        ldb: cout,
-                    };
-                    gemm(isa, product, pw, cout, Epilogue::Accumulate);
-                    add_column_sums(dys_s, pb);
-                }
+            |s, dys_s, pk| {
+                let product = Gemm {
+                    m: kk,
+                    n: cout,
+                    k: pixels,
+                    a: &src[s * img..][..img],
+                    rows: window_table,
+                    cols: origins_table,
+                    b: dys_s,
+                    ldb: cout,
+                };
+                gemm(isa, product, pk, cout, Epilogue::Accumulate);
             },
         );
-        let total = &totals[..];
-        slice_mut(dkernel).copy_from_slice(&total[..kk * cout]);
-        if let Some(db) = dbias {
-            reshape_buffer(db, Ix1(cout));
-            slice_mut(db).copy_from_slice(&total[kk * cout..]);
-        }
 
         if let Some(dx) = dx {
-            reshape_buffer(dx, Ix4(n, g.in_h, g.in_w, cin));
             // kernel_t = kernelᵀ, (cout × kh·kw·cin).
             let kt = scratch(kernel_t, cout * kk);
-            for (r, line) in ks.chunks_exact(cout).enumerate() {
-                for (co, &v) in line.iter().enumerate() {
-                    kt[co * kk + r] = v;
-                }
-            }
+            transpose(ks, cout, kt);
             let kt = &kt[..];
             let per = items_per_task(n, pixels * kk * cout);
             let tasks = n.div_ceil(per);
             let row_len = g.out_w * kk;
             let row_buf = scratch(rows, tasks * row_len);
-            let target: &mut [f32] = if g.is_padded() {
-                scratch(padded_dx, n * img)
-            } else {
-                slice_mut(dx)
-            };
-            for_each_chunk2(target, per * img, row_buf, row_len, |t, dxc, cols| {
-                dxc.fill(0.0);
-                for (i, dimg) in dxc.chunks_exact_mut(img).enumerate() {
-                    let s = t * per + i;
-                    for oy in 0..g.out_h {
-                        let product = Gemm {
-                            m: g.out_w,
-                            n: kk,
-                            k: cout,
-                            a: dys,
-                            rows: Lin::new((s * pixels + oy * g.out_w) * cout, cout),
-                            cols: Lin::new(0, 1),
-                            b: kt,
-                            ldb: kk,
-                        };
-                        gemm(isa, product, cols, kk, Epilogue::Store);
-                        for (ox, col) in cols.chunks_exact(kk).enumerate() {
-                            scatter_window(g, cin, origins[oy * g.out_w + ox], col, dimg);
+            padded_gradient(g, n, cin, dx, padded_dx, |target| {
+                for_each_chunk2(target, per * img, row_buf, row_len, |t, dxc, cols| {
+                    dxc.fill(0.0);
+                    for (i, dimg) in dxc.chunks_exact_mut(img).enumerate() {
+                        let s = t * per + i;
+                        for oy in 0..g.out_h {
+                            let product = Gemm {
+                                m: g.out_w,
+                                n: kk,
+                                k: cout,
+                                a: dys,
+                                rows: Lin::new((s * pixels + oy * g.out_w) * cout, cout),
+                                cols: Lin::new(0, 1),
+                                b: kt,
+                                ldb: kk,
+                            };
+                            gemm(isa, product, cols, kk, Epilogue::Store);
+                            for (ox, col) in cols.chunks_exact(kk).enumerate() {
+                                scatter_window(g, cin, origins[oy * g.out_w + ox], col, dimg);
+                            }
                         }
                     }
-                }
+                })
             });
-            if g.is_padded() {
-                crop(g, &padded_dx[..n * img], n, cin, slice_mut(dx));
-            }
         }
     });
 }

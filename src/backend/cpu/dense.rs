@@ -5,7 +5,7 @@ use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Ix1, Ix2};
 
 use super::buffer::{contiguous, reshape_buffer, scratch, slice_mut, slice_of};
 use super::context::Cpu;
-use super::gemm::{gemm, Epilogue, Gemm};
+use super::gemm::{gemm, transpose, Epilogue, Gemm};
 use super::parallel::{for_each_chunk, items_per_task};
 use super::reduce::add_column_sums;
 use super::simd::Lin;
@@ -46,23 +46,7 @@ pub fn dense_forward(
         .map(slice_of)
         .map_or(Epilogue::Store, Epilogue::Bias);
     let ys = slice_mut(y);
-    let isa = cx.isa();
-    cx.install(|| {
-        let per = items_per_task(batch, fin * fout);
-        for_each_chunk(ys, per * fout, |t, out| {
-            let product = Gemm {
-                m: out.len() / fout,
-                n: fout,
-                k: fin,
-                a: xs,
-                rows: Lin::new(t * per * fin, fin),
-                cols: Lin::new(0, 1),
-                b: ks,
-                ldb: fout,
-            };
-            gemm(isa, product, out, fout, epilogue);
-        });
-    });
+    cx.install(|| product_by_rows(cx, xs, (fin, 1), ks, fout, ys, epilogue));
 }
 
 /// Gradients of [`dense_forward`]: `dkernel` (and `dbias`, `dx` when asked for) from `dy`.
@@ -84,23 +68,10 @@ pub fn dense_backward(
     let dy = contiguous(&dy);
     let (xs, ks, dys) = (slice_of(&x), slice_of(&kernel), slice_of(&dy));
     reshape_buffer(dkernel, Ix2(fin, fout));
-    let isa = cx.isa();
     cx.install(|| {
         // dkernel = xᵀ·dy, split over input features: each element sums the batch in order.
-        let per = items_per_task(fin, batch * fout);
-        for_each_chunk(slice_mut(dkernel), per * fout, |t, out| {
-            let product = Gemm {
-                m: out.len() / fout,
-                n: fout,
-                k: batch,
-                a: xs,
-                rows: Lin::new(t * per, 1),
-                cols: Lin::new(0, fin),
-                b: dys,
-                ldb: fout,
-            };
-            gemm(isa, product, out, fout, Epilogue::Store);
-        });
+        let dk = slice_mut(dkernel);
+        product_by_rows(cx, xs, (1, fin), dys, fout, dk, Epilogue::Store);
         if let Some(db) = dbias {
             reshape_buffer(db, Ix1(fout));
             let db = slice_mut(db);
@@ -110,27 +81,41 @@ pub fn dense_backward(
         if let Some(dx) = dx {
             // dx = dy·kernelᵀ with the transpose packed once.
             let kt = scratch(&mut ws.kernel_t, fout * fin);
-            for (i, line) in ks.chunks_exact(fout).enumerate() {
-                for (o, &v) in line.iter().enumerate() {
-                    kt[o * fin + i] = v;
-                }
-            }
-            let kt = &kt[..];
+            transpose(ks, fout, kt);
             reshape_buffer(dx, Ix2(batch, fin));
-            let per = items_per_task(batch, fin * fout);
-            for_each_chunk(slice_mut(dx), per * fin, |t, out| {
-                let product = Gemm {
-                    m: out.len() / fin,
-                    n: fin,
-                    k: fout,
-                    a: dys,
-                    rows: Lin::new(t * per * fout, fout),
-                    cols: Lin::new(0, 1),
-                    b: kt,
-                    ldb: fin,
-                };
-                gemm(isa, product, out, fin, Epilogue::Store);
-            });
+            let dx = slice_mut(dx);
+            product_by_rows(cx, dys, (fout, 1), kt, fin, dx, Epilogue::Store);
         }
+    });
+}
+
+/// `C = A·B` (with `epilogue`) for `A(i, p) = a[i·rs + p·cs]` (`(rs, cs) = a_strides`: a
+/// row-major matrix or a transposed one), row-major `B` of `n` columns and `C` (`n` columns,
+/// as many rows as fit), split over the rows of `C` into tasks of about equal work. Runs on
+/// the current pool.
+fn product_by_rows(
+    cx: &Cpu,
+    a: &[f32],
+    (rs, cs): (usize, usize),
+    b: &[f32],
+    n: usize,
+    c: &mut [f32],
+    epilogue: Epilogue<'_>,
+) {
+    let (m, k) = (c.len() / n, b.len() / n);
+    let per = items_per_task(m, k * n);
+    let isa = cx.isa();
+    for_each_chunk(c, per * n, |t, out| {
+        let product = Gemm {
+            m: out.len() / n,
+            n,
+            k,
+            a,
+            rows: Lin::new(t * per * rs, rs),
+            cols: Lin::new(0, cs),
+            b,
+            ldb: n,
+        };
+        gemm(isa, product, out, n, epilogue);
     });
 }

@@ -4,14 +4,15 @@
 //!
 //! The loops run over channels innermost, which NHWC keeps contiguous, so they vectorise.
 
-use ndarray::{Array1, Array4, ArrayView1, ArrayView4, Ix1, Ix4};
+use ndarray::{Array1, Array4, ArrayView1, ArrayView4, Ix4};
 
-use super::buffer::{contiguous, dims4, reshape_buffer, scratch, slice_mut, slice_of};
+use super::buffer::{contiguous, dims4, reshape_buffer, slice_mut, slice_of};
 use super::context::Cpu;
 use super::geometry::Geometry2d;
-use super::parallel::{for_each_chunk, items_per_task, reduce_tasks};
-use super::patches::{crop, origin_offsets, padded_image_len, padded_input};
-use super::reduce::add_column_sums;
+use super::parallel::{for_each_chunk, items_per_task, Partials};
+use super::patches::{
+    origin_offsets, padded_gradient, padded_image_len, padded_input, param_grads,
+};
 use super::simd::dispatch;
 
 /// Scratch memory of one depthwise layer, kept by the caller across batches.
@@ -19,8 +20,7 @@ use super::simd::dispatch;
 pub struct DepthwiseWorkspace {
     padded: Vec<f32>,
     origins: Vec<usize>,
-    partials: Vec<f32>,
-    totals: Vec<f32>,
+    sums: Partials,
     padded_dx: Vec<f32>,
 }
 
@@ -118,8 +118,7 @@ pub fn depthwise_conv2d_backward(
     let DepthwiseWorkspace {
         padded,
         origins,
-        partials,
-        totals,
+        sums,
         padded_dx,
     } = ws;
     origin_offsets(g, c, origins);
@@ -131,59 +130,40 @@ pub fn depthwise_conv2d_backward(
     cx.install(|| {
         let src = padded_input(g, xs, n, c, padded);
 
-        // Kernel and bias gradients: per-task partials over whole images, added in task order.
-        let per = items_per_task(n, pixels * kk);
-        reduce_tasks(
+        // Kernel and bias gradients.
+        param_grads(
             cx,
-            n.div_ceil(per),
-            kk + c,
-            partials,
-            totals,
+            dy.view(),
+            sums,
+            slice_mut(dkernel),
+            dbias,
             #[inline(always)]
-            |t, part| {
-                let (pw, pb) = part.split_at_mut(kk);
-                for s in t * per..((t + 1) * per).min(n) {
-                    let dys_s = &dys[s * pixels * c..][..pixels * c];
-                    for (p, d) in dys_s.chunks_exact(c).enumerate() {
-                        window_outer(g, c, &src[s * img + origins[p]..], d, pw);
-                    }
-                    add_column_sums(dys_s, pb);
+            |s, dys_s, pk| {
+                for (p, d) in dys_s.chunks_exact(c).enumerate() {
+                    window_outer(g, c, &src[s * img + origins[p]..], d, pk);
                 }
             },
         );
-        let total = &totals[..];
-        slice_mut(dkernel).copy_from_slice(&total[..kk]);
-        if let Some(db) = dbias {
-            reshape_buffer(db, Ix1(c));
-            slice_mut(db).copy_from_slice(&total[kk..]);
-        }
 
         if let Some(dx) = dx {
-            reshape_buffer(dx, Ix4(n, g.in_h, g.in_w, c));
-            let target: &mut [f32] = if g.is_padded() {
-                scratch(padded_dx, n * img)
-            } else {
-                slice_mut(dx)
-            };
             let per = items_per_task(n, pixels * kk);
-            for_each_chunk(target, per * img, |t, dxc| {
-                dxc.fill(0.0);
-                dispatch(
-                    isa,
-                    #[inline(always)]
-                    || {
-                        for (i, dimg) in dxc.chunks_exact_mut(img).enumerate() {
-                            let dys_s = &dys[(t * per + i) * pixels * c..][..pixels * c];
-                            for (p, d) in dys_s.chunks_exact(c).enumerate() {
-                                window_scatter(g, c, d, ks, &mut dimg[origins[p]..]);
+            padded_gradient(g, n, c, dx, padded_dx, |target| {
+                for_each_chunk(target, per * img, |t, dxc| {
+                    dxc.fill(0.0);
+                    dispatch(
+                        isa,
+                        #[inline(always)]
+                        || {
+                            for (i, dimg) in dxc.chunks_exact_mut(img).enumerate() {
+                                let dys_s = &dys[(t * per + i) * pixels * c..][..pixels * c];
+                                for (p, d) in dys_s.chunks_exact(c).enumerate() {
+                                    window_scatter(g, c, d, ks, &mut dimg[origins[p]..]);
+                                }
                             }
-                        }
-                    },
-                )
+                        },
+                    )
+                })
             });
-            if g.is_padded() {
-                crop(g, &padded_dx[..n * img], n, c, slice_mut(dx));
-            }
         }
     });
 }

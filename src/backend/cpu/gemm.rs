@@ -1,6 +1,7 @@
 //! The serial GEMM driver: splits `C (m × n) = A (m × k) · B (k × n)` into register tiles and
 //! runs the micro-kernels of [`super::simd`] on them. Callers parallelise by giving disjoint
-//! row ranges (or disjoint outputs) to different tasks.
+//! row ranges (or disjoint outputs) to different tasks. Also the transpose that packs a
+//! kernel for the input-gradient products.
 
 use super::simd::{
     select_small_k, select_tile, Epi, Isa, Offsets, TileArgs, LANES, MAX_MR, SMALL_K,
@@ -15,6 +16,17 @@ pub(crate) enum Epilogue<'a> {
     Accumulate,
     /// `C = A·B + bias` (one bias per column).
     Bias(&'a [f32]),
+}
+
+impl Epilogue<'_> {
+    /// The micro-kernels' form of this epilogue for a tile starting at column `j0`.
+    fn at(self, j0: usize) -> Epi {
+        match self {
+            Epilogue::Store => Epi::Store,
+            Epilogue::Accumulate => Epi::Accumulate,
+            Epilogue::Bias(bias) => Epi::Bias(bias[j0..].as_ptr()),
+        }
+    }
 }
 
 /// The operands of one product. `A(i, p) = a[rows.at(i) + cols.at(p)]`; `B(p, j) =
@@ -94,11 +106,7 @@ pub(crate) fn gemm<R: Offsets, C: Offsets>(
                 nr: n,
                 c: c.as_mut_ptr(),
                 ldc,
-                epi: match epilogue {
-                    Epilogue::Store => Epi::Store,
-                    Epilogue::Accumulate => Epi::Accumulate,
-                    Epilogue::Bias(bias) => Epi::Bias(bias.as_ptr()),
-                },
+                epi: epilogue.at(0),
             };
             // SAFETY: the asserts above bound every access of the single column block.
             unsafe { kernel(&args) };
@@ -127,11 +135,7 @@ fn gemm_tiles<R: Offsets, C: Offsets>(
     for j0 in (0..n).step_by(nr_max) {
         let nr = (n - j0).min(nr_max);
         let nv = nr.div_ceil(LANES);
-        let epi = match epilogue {
-            Epilogue::Store => Epi::Store,
-            Epilogue::Accumulate => Epi::Accumulate,
-            Epilogue::Bias(bias) => Epi::Bias(bias[j0..].as_ptr()),
-        };
+        let epi = epilogue.at(j0);
         // The whole tiles in one call, then the leftover rows with a smaller tile.
         for (row0, rows, mr) in [(0, full, mr_max), (full, m - full, m - full)] {
             if rows == 0 {
@@ -160,10 +164,46 @@ fn gemm_tiles<R: Offsets, C: Offsets>(
     }
 }
 
+/// `dst = srcᵀ` for a row-major `src` of `cols` columns (`dst` row-major, `src.len() / cols`
+/// columns).
+pub(crate) fn transpose(src: &[f32], cols: usize, dst: &mut [f32]) {
+    assert_eq!(
+        src.len(),
+        dst.len(),
+        "transpose: {} values into {}",
+        src.len(),
+        dst.len()
+    );
+    let rows = src.len() / cols.max(1);
+    for (r, line) in src.chunks_exact(cols).enumerate() {
+        for (j, &v) in line.iter().enumerate() {
+            dst[j * rows + r] = v;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::backend::cpu::simd::{Lin, Table};
+
+    /// The product of row-major `a (m × k)` and `b (k × n)`.
+    fn row_major<'a>(
+        (m, n, k): (usize, usize, usize),
+        a: &'a [f32],
+        b: &'a [f32],
+    ) -> Gemm<'a, Lin, Lin> {
+        Gemm {
+            m,
+            n,
+            k,
+            a,
+            rows: Lin::new(0, k),
+            cols: Lin::new(0, 1),
+            b,
+            ldb: n,
+        }
+    }
 
     fn naive(m: usize, n: usize, k: usize, a: &[f32], b: &[f32]) -> Vec<f64> {
         let mut c = vec![0f64; m * n];
@@ -188,17 +228,13 @@ mod tests {
         let want = naive(m, n, k, &a, &b);
         // Row-major A through linear offsets, with a bias.
         let mut c = vec![f32::NAN; m * n];
-        let g = Gemm {
-            m,
+        gemm(
+            isa,
+            row_major((m, n, k), &a, &b),
+            &mut c,
             n,
-            k,
-            a: &a,
-            rows: Lin::new(0, k),
-            cols: Lin::new(0, 1),
-            b: &b,
-            ldb: n,
-        };
-        gemm(isa, g, &mut c, n, Epilogue::Bias(&bias));
+            Epilogue::Bias(&bias),
+        );
         for i in 0..m * n {
             let w = want[i] + bias[i % n] as f64;
             assert!(
@@ -239,16 +275,7 @@ mod tests {
                 let a: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.37).sin()).collect();
                 let b: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.73).cos()).collect();
                 let bias: Vec<f32> = (0..n).map(|j| j as f32 * 0.1).collect();
-                let g = Gemm {
-                    m,
-                    n,
-                    k,
-                    a: &a,
-                    rows: Lin::new(0, k),
-                    cols: Lin::new(0, 1),
-                    b: &b,
-                    ldb: n,
-                };
+                let g = row_major((m, n, k), &a, &b);
                 let (mut fast, mut general) = (vec![0f32; m * n], vec![0f32; m * n]);
                 gemm(isa, g, &mut fast, n, Epilogue::Bias(&bias));
                 gemm_tiles(isa, g, &mut general, n, Epilogue::Bias(&bias));

@@ -74,8 +74,15 @@ pub fn softmax_backward(
     );
 }
 
-/// Rejects labels outside `0..classes`.
-fn check_labels(labels: &[u32], classes: usize) -> Result<(), CpuError> {
+/// Rejects labels outside `0..classes`, after checking that the logits, `n × classes`, have one
+/// label per sample (a contract of `what`, the caller).
+fn check_labels(what: &str, (n, classes): (usize, usize), labels: &[u32]) -> Result<(), CpuError> {
+    assert_eq!(
+        labels.len(),
+        n,
+        "{what}: {} labels for {n} samples",
+        labels.len()
+    );
     match labels.iter().position(|&l| l as usize >= classes) {
         Some(sample) => Err(CpuError::LabelOutOfRange {
             sample,
@@ -95,14 +102,8 @@ pub fn softmax_cross_entropy(
     labels: &[u32],
     dlogits: Option<&mut Array2<f32>>,
 ) -> Result<f32, CpuError> {
+    check_labels("cross-entropy", logits.dim(), labels)?;
     let (n, k) = logits.dim();
-    assert_eq!(
-        labels.len(),
-        n,
-        "cross-entropy: {} labels for {n} samples",
-        labels.len()
-    );
-    check_labels(labels, k)?;
     if n == 0 {
         return Ok(0.0);
     }
@@ -142,14 +143,7 @@ pub fn softmax_cross_entropy(
 
 /// The number of rows whose first maximal logit is at the label's index.
 pub fn count_correct(logits: ArrayView2<'_, f32>, labels: &[u32]) -> Result<usize, CpuError> {
-    let (n, k) = logits.dim();
-    assert_eq!(
-        labels.len(),
-        n,
-        "accuracy: {} labels for {n} samples",
-        labels.len()
-    );
-    check_labels(labels, k)?;
+    check_labels("accuracy", logits.dim(), labels)?;
     let correct = logits
         .rows()
         .into_iter()

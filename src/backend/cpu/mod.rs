@@ -1,5 +1,8 @@
-//! The CPU numeric core of the trainable executor: NHWC f32 tensor kernels with their
-//! gradients, and the optimizers.
+//! The trainable CPU executor: NHWC f32 tensor kernels with their gradients (`conv`,
+//! `depthwise`, `dense`, `pool`, `batch_norm`, `activation`, `loss`, on the GEMM micro-kernels
+//! of `gemm` and `simd`), the layers built on them (`layers`: parameters, quantizers, forward
+//! and backward per layer kind), the [`network`] that chains the layers of a model, the
+//! optimizers, and the training loop ([`train`]).
 //!
 //! Layouts are Keras's: activations `(n, h, w, c)`, Conv2D kernels `(kh, kw, cin, cout)`,
 //! depthwise kernels `(kh, kw, c, 1)`, Dense kernels `(in, out)`. Every kernel runs on a
@@ -26,6 +29,7 @@ mod depthwise;
 mod error;
 mod gemm;
 mod geometry;
+mod layers;
 mod loss;
 pub mod network;
 mod optim;
@@ -34,6 +38,7 @@ mod patches;
 mod pool;
 mod reduce;
 mod simd;
+mod tensor;
 pub mod train;
 
 pub use activation::{dropout_backward, dropout_forward, relu_backward, relu_forward, DropoutMask};

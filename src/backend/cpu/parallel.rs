@@ -2,8 +2,8 @@
 //!
 //! Work is cut into tasks of a size computed from the problem alone (never from the thread
 //! count), each task writes a disjoint part of the output or its own partial result, and
-//! partial results are combined by the caller in task order. Scheduling can therefore change
-//! which thread runs a task, but never what is computed.
+//! partial results are combined in task order ([`reduce_tasks`]). Scheduling can therefore
+//! change which thread runs a task, but never what is computed.
 
 use rayon::prelude::*;
 
@@ -68,23 +68,31 @@ where
 /// f32s per cache line.
 const LINE: usize = 16;
 
+/// The scratch memory of [`reduce_tasks`] (the tasks' partial results and their total), kept
+/// by the caller across batches.
+#[derive(Debug, Default)]
+pub(crate) struct Partials {
+    parts: Vec<f32>,
+    total: Vec<f32>,
+}
+
 /// Runs `f(task, acc)` for tasks `0..tasks`, each accumulating into its own zeroed `acc` of
-/// `width` values, then adds the partial results in task order into `out` (resized to
-/// `width`). Partials sit whole cache lines apart, so tasks never write to a line another
-/// task uses. `f` runs with the context's instruction set (see [`dispatch`]).
-pub(crate) fn reduce_tasks<F>(
+/// `width` values, then adds the partial results in task order and returns their total.
+/// Partials sit whole cache lines apart, so tasks never write to a line another task uses.
+/// `f` runs with the context's instruction set (see [`dispatch`]).
+pub(crate) fn reduce_tasks<'a, F>(
     cx: &Cpu,
     tasks: usize,
     width: usize,
-    parts: &mut Vec<f32>,
-    out: &mut Vec<f32>,
+    sums: &'a mut Partials,
     f: F,
-) where
+) -> &'a [f32]
+where
     F: Fn(usize, &mut [f32]) + Sync + Send,
 {
     assert!(tasks > 0 && width > 0, "reductions need work and a result");
     let stride = width.next_multiple_of(LINE) + LINE;
-    let parts = scratch(parts, tasks * stride);
+    let parts = scratch(&mut sums.parts, tasks * stride);
     let isa = cx.isa();
     cx.install(|| {
         for_each_chunk(parts, stride, |t, slot| {
@@ -97,13 +105,14 @@ pub(crate) fn reduce_tasks<F>(
             );
         });
     });
-    let out = scratch(out, width);
+    let out = scratch(&mut sums.total, width);
     out.copy_from_slice(&parts[..width]);
     for part in parts[stride..].chunks_exact(stride) {
         for (o, &p) in out.iter_mut().zip(part) {
             *o += p;
         }
     }
+    out
 }
 
 /// Elementwise pass: `f(first, out)` fills each task's piece `out` of `ys`, which starts at

@@ -1,10 +1,15 @@
-//! Window bookkeeping shared by the convolutions: zero-padding of NHWC images, the offset
-//! tables that address the elements of a window (implicit im2col), and cropping padded
-//! gradients back to the input.
+//! Window bookkeeping shared by the convolutions (standard and depthwise): zero-padding of
+//! NHWC images, the offset tables that address the elements of a window (implicit im2col),
+//! and the frame of their backward passes: the parameter-gradient reduction over the batch and
+//! the input gradient written on padded images, then cropped back to the input.
 
-use super::buffer::scratch;
+use ndarray::{Array1, Array4, ArrayView4, Ix1, Ix4};
+
+use super::buffer::{contiguous, dims4, reshape_buffer, scratch, slice_mut, slice_of};
+use super::context::Cpu;
 use super::geometry::Geometry2d;
-use super::parallel::{for_each_chunk, items_per_task};
+use super::parallel::{for_each_chunk, items_per_task, reduce_tasks, Partials};
+use super::reduce::add_column_sums;
 
 /// Offsets, in a padded image with `c` channels, of the `kh·kw·c` elements of a window relative
 /// to its first element, in Keras kernel order `(ky, kx, ci)`.
@@ -64,7 +69,7 @@ pub(crate) fn padded_input<'a>(
 }
 
 /// Copies the interior of padded images `src` into unpadded images `dst`.
-pub(crate) fn crop(g: &Geometry2d, src: &[f32], n: usize, c: usize, dst: &mut [f32]) {
+fn crop(g: &Geometry2d, src: &[f32], n: usize, c: usize, dst: &mut [f32]) {
     let img = padded_image_len(g, c);
     let row = g.in_w * c;
     let wp = g.padded_w();
@@ -81,4 +86,69 @@ pub(crate) fn crop(g: &Geometry2d, src: &[f32], n: usize, c: usize, dst: &mut [f
             }
         }
     });
+}
+
+/// The parameter gradients of a convolution over a batch: `dkernel = Σ_s term(s)` and `dbias =
+/// Σ dy` (when asked for), from the output gradient `dy`. `term(s, dy_s, acc)` adds image `s`'s
+/// kernel term, given its output gradient `dy_s`, to `acc` (`dkernel.len()` values); it runs
+/// with the context's instruction set, so it should be `#[inline(always)]`. Each task sums whole
+/// images and the tasks' sums are added in task order, so the bits do not depend on the thread
+/// count.
+pub(crate) fn param_grads<F>(
+    cx: &Cpu,
+    dy: ArrayView4<'_, f32>,
+    sums: &mut Partials,
+    dkernel: &mut [f32],
+    dbias: Option<&mut Array1<f32>>,
+    term: F,
+) where
+    F: Fn(usize, &[f32], &mut [f32]) + Sync + Send,
+{
+    let [n, oh, ow, c] = dims4(&dy);
+    let dy = contiguous(&dy);
+    let dys = slice_of(&dy);
+    let (kernel_len, image) = (dkernel.len(), oh * ow * c);
+    let per = items_per_task(n, oh * ow * kernel_len);
+    let total = reduce_tasks(
+        cx,
+        n.div_ceil(per),
+        kernel_len + c,
+        sums,
+        #[inline(always)]
+        |t, part| {
+            let (pk, pb) = part.split_at_mut(kernel_len);
+            for s in t * per..((t + 1) * per).min(n) {
+                let dys_s = &dys[s * image..][..image];
+                term(s, dys_s, pk);
+                add_column_sums(dys_s, pb);
+            }
+        },
+    );
+    dkernel.copy_from_slice(&total[..kernel_len]);
+    if let Some(db) = dbias {
+        reshape_buffer(db, Ix1(c));
+        slice_mut(db).copy_from_slice(&total[kernel_len..]);
+    }
+}
+
+/// Shapes `dx` as `n` input images of `c` channels and runs `f(target)` on where their gradient
+/// is accumulated: `dx` itself when `g` adds no padding, otherwise padded images in `buf`,
+/// cropped into `dx` afterwards (the gradient of [`padded_input`]). `f` must write every
+/// element of `target`.
+pub(crate) fn padded_gradient(
+    g: &Geometry2d,
+    n: usize,
+    c: usize,
+    dx: &mut Array4<f32>,
+    buf: &mut Vec<f32>,
+    f: impl FnOnce(&mut [f32]),
+) {
+    reshape_buffer(dx, Ix4(n, g.in_h, g.in_w, c));
+    if g.is_padded() {
+        let padded = scratch(buf, n * padded_image_len(g, c));
+        f(padded);
+        crop(g, padded, n, c, slice_mut(dx));
+    } else {
+        f(slice_mut(dx));
+    }
 }

@@ -411,19 +411,12 @@ pub fn max_pool2d_backward(
     ws: &MaxPool2dWorkspace,
     dx: &mut Array4<f32>,
 ) {
-    let [n, oh, ow, c] = dims4(&dy);
     assert_eq!(
-        [n, oh, ow, c],
+        dims4(&dy),
         ws.shape,
         "max_pool2d: the workspace was filled by a forward pass of another shape"
     );
-    assert_eq!(
-        [oh, ow],
-        [g.out_h, g.out_w],
-        "max_pool2d: output gradient shape"
-    );
-    let dy = contiguous(&dy);
-    let dys = slice_of(&dy);
+    let c = ws.shape[3];
     let arg = &ws.argmax[..];
     // Tiled windows cover every input element once: the routed gradient is written directly,
     // without zeroing first.
@@ -431,13 +424,13 @@ pub fn max_pool2d_backward(
     let (in_row, out_row) = (g.in_w * c, g.out_w * c);
     scatter_windows(
         cx,
+        "max_pool2d",
         g,
-        n,
-        c,
+        dy,
         dx,
         !tiled,
         #[inline(always)]
-        |s, dimg| {
+        |dys, s, dimg| {
             for oy in 0..g.out_h {
                 let base = (s * g.out_h + oy) * out_row;
                 let (d, a) = (&dys[base..][..out_row], &arg[base..][..out_row]);
@@ -500,23 +493,16 @@ pub fn avg_pool2d_backward(
     dy: ArrayView4<'_, f32>,
     dx: &mut Array4<f32>,
 ) {
-    let [n, oh, ow, c] = dims4(&dy);
-    assert_eq!(
-        [oh, ow],
-        [g.out_h, g.out_w],
-        "avg_pool2d: output gradient shape"
-    );
-    let dy = contiguous(&dy);
-    let dys = slice_of(&dy);
+    let c = dy.dim().3;
     scatter_windows(
         cx,
+        "avg_pool2d",
         g,
-        n,
-        c,
+        dy,
         dx,
         true,
         #[inline(always)]
-        |s, dimg| {
+        |dys, s, dimg| {
             for oy in 0..g.out_h {
                 for ox in 0..g.out_w {
                     let (iy, nh, ix, nw, _) = window(g, oy, ox);
@@ -535,20 +521,29 @@ pub fn avg_pool2d_backward(
     );
 }
 
-/// Shapes `dx` for `n` images of `c` channels, zeroes it when `zero` is set, and runs
-/// `visit(sample, image)` on every image, in parallel over whole images so that no two tasks
-/// touch the same element.
+/// The frame of a pooling gradient: checks the output gradient `dy` against `g` (a contract of
+/// `what`, the caller), shapes `dx` like the input, zeroes it when `zero` is set, and runs
+/// `visit(dy, sample, image)` on every image of `dx`, in parallel over whole images so that no
+/// two tasks touch the same element.
 fn scatter_windows<F>(
     cx: &Cpu,
+    what: &str,
     g: &Geometry2d,
-    n: usize,
-    c: usize,
+    dy: ArrayView4<'_, f32>,
     dx: &mut Array4<f32>,
     zero: bool,
     visit: F,
 ) where
-    F: Fn(usize, &mut [f32]) + Sync + Send,
+    F: Fn(&[f32], usize, &mut [f32]) + Sync + Send,
 {
+    let [n, oh, ow, c] = dims4(&dy);
+    assert_eq!(
+        [oh, ow],
+        [g.out_h, g.out_w],
+        "{what}: output gradient shape"
+    );
+    let dy = contiguous(&dy);
+    let dys = slice_of(&dy);
     reshape_buffer(dx, Ix4(n, g.in_h, g.in_w, c));
     let img = g.in_h * g.in_w * c;
     let per = items_per_task(n, g.out_pixels() * g.kh * g.kw * c);
@@ -563,7 +558,7 @@ fn scatter_windows<F>(
                 dispatch(
                     isa,
                     #[inline(always)]
-                    || visit(t * per + i, dimg),
+                    || visit(dys, t * per + i, dimg),
                 );
             }
         });

@@ -1,7 +1,8 @@
 //! Column reductions of row-major matrices (`rows × c`, the last row possibly partial), the
-//! inner loops of bias gradients and batch statistics. Rows are taken four at a time and combined pairwise before touching the
-//! accumulator, `acc += (r0 + r1) + (r2 + r3)`, which keeps the loop-carried dependency on
-//! `acc` short; the order is fixed by the data layout alone.
+//! inner loops of bias gradients and batch statistics. Rows are taken four at a time and
+//! combined pairwise before touching the accumulator, `acc += (r0 + r1) + (r2 + r3)`, which
+//! keeps the loop-carried dependency on `acc` short; the order is fixed by the data layout
+//! alone.
 
 /// Splits `m` into groups of four rows and a remainder of fewer than four rows.
 #[inline(always)]
