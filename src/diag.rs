@@ -15,7 +15,8 @@ use serde::Serialize;
 use std::fmt::Write as _;
 
 /// `--message-format`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum MessageFormat {
     /// Annotated source snippets (the default).
     #[default]

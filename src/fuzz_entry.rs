@@ -64,7 +64,7 @@ pub fn q_check(data: &[u8]) {
     render_everywhere(&front.src, &front.diagnostics);
 }
 
-/// At most this many models of one file go through [`compile_with_initial_weights`].
+/// At most this many models of one file go through `compile_with_initial_weights`.
 pub const MAX_COMPILED_MODELS: usize = 2;
 
 /// Models with more parameters than this are not compiled by [`q_check`] (initialising and

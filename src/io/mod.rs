@@ -6,7 +6,7 @@
 //! - [`npy`], [`npz`]: NumPy arrays and archives, validated on read, deterministic on write.
 //! - [`idx`]: MNIST-style IDX files, plain or gzipped.
 //! - [`dataset`]: a directory of IDX files or `.npy` image/label pairs as train/test splits.
-//! - [`array`]: the typed [`Array`] the readers return, and [`find_non_finite`].
+//! - [`array`](mod@array): the typed [`Array`] the readers return, and [`find_non_finite`].
 //!
 //! Readers never panic on malformed input and never allocate what a header claims before the
 //! claim has been checked; every problem is an [`IoError`] naming the file, the archive member

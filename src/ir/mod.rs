@@ -72,7 +72,7 @@ pub struct Model {
     #[serde(skip)]
     pub span: Span,
     pub input: Input,
-    /// The model's `quantize(...)` statement, if any (applied by `passes::apply_quantize`).
+    /// The model's `quantize(...)` statement, if any (applied by the `quantize_layers` pass, `passes::quantize`).
     pub quantize: Option<QuantizeSpec>,
     pub layers: Vec<Layer>,
 }

@@ -35,9 +35,13 @@ pub struct Graph {
 }
 
 /// The passes, by name (the names `--dump-after` takes).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(
+    feature = "cli",
+    derive(clap::ValueEnum),
+    clap(rename_all = "snake_case")
+)]
 #[serde(rename_all = "snake_case")]
-#[clap(rename_all = "snake_case")]
 pub enum PassName {
     /// Raise batch-norm gammas to `gamma_min` (akida_models' gamma constraint, applied once).
     ClampGamma,

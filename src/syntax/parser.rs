@@ -16,7 +16,7 @@ use std::sync::OnceLock;
 #[grammar = "grammar/q.pest"]
 pub(crate) struct QParser;
 
-/// Parses a whole file. Comments must already have been checked (see `super::comments`).
+/// Parses a whole file. Comments must already have been checked and collected (`super::scan::scan`).
 pub(crate) fn parse_file(text: &str, comments: Vec<Comment>) -> Result<File, SyntaxError> {
     let mut pairs = QParser::parse(Rule::file, text).map_err(|e| convert_error(text, e))?;
     let file = pairs

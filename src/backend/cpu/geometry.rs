@@ -1,28 +1,9 @@
-//! Window geometry of convolutions and pooling, with Keras/TensorFlow `valid` and `same`
-//! padding (including the asymmetric case where the extra row/column goes bottom/right).
-
-use serde::{Deserialize, Serialize};
+//! The executor's 2-D windows: [`Geometry2d`] puts two axes of [`crate::geometry`] (Keras
+//! `valid` / `same`, the one implementation) together with the clipping the kernels use.
 
 use super::error::CpuError;
-
-/// Keras `padding`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Padding {
-    /// No padding: windows lie inside the input.
-    Valid,
-    /// Zero (or, for pooling, ignored) padding so that `out = ceil(in / stride)`.
-    Same,
-}
-
-impl Padding {
-    /// The Keras spelling.
-    pub fn name(self) -> &'static str {
-        match self {
-            Padding::Valid => "valid",
-            Padding::Same => "same",
-        }
-    }
-}
+use crate::geometry::Axis;
+pub use crate::geometry::Padding;
 
 /// Where a 2-D window visits an `in_h × in_w` input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -43,17 +24,16 @@ pub struct Geometry2d {
     pub pad_right: usize,
 }
 
-/// One dimension: `(out, pad_before, pad_after)`, TensorFlow's rule.
+/// One dimension: `(out, pad_before, pad_after)`, `out = 0` when the window does not fit.
 fn axis(input: usize, k: usize, s: usize, padding: Padding) -> (usize, usize, usize) {
-    match padding {
-        Padding::Valid if input < k => (0, 0, 0),
-        Padding::Valid => ((input - k) / s + 1, 0, 0),
-        Padding::Same => {
-            let out = input.div_ceil(s);
-            let total = ((out.max(1) - 1) * s + k).saturating_sub(input);
-            (out, total / 2, total - total / 2)
-        }
-    }
+    let u = |v: usize| u32::try_from(v).expect("the IR's size limits keep window sizes in u32");
+    Axis::new(u(input), u(k), u(s), padding).map_or((0, 0, 0), |a| {
+        (
+            a.output as usize,
+            a.pad_before as usize,
+            a.pad_after as usize,
+        )
+    })
 }
 
 impl Geometry2d {
@@ -74,7 +54,7 @@ impl Geometry2d {
                 input,
                 window,
                 strides,
-                padding: padding.name(),
+                padding: padding.as_str(),
             });
         }
         Ok(Geometry2d {

@@ -20,47 +20,7 @@
 //! has 32 registers to hold them) and give the same bits; the portable build rounds each
 //! multiply and add separately.
 
-/// The instruction set the kernels are compiled for at run time.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Isa {
-    /// Plain Rust loops, vectorised only as far as the compiler's baseline target allows.
-    /// Multiplies and adds are rounded separately.
-    Portable,
-    /// x86-64 AVX2 with fused multiply-add (one rounding per multiply-add).
-    Avx2Fma,
-    /// [`Isa::Avx2Fma`] plus AVX-512VL: the same 256-bit arithmetic (identical results), but
-    /// the GEMM micro-kernels get 32 vector registers instead of 16, so their accumulators
-    /// never spill.
-    Avx512,
-}
-
-impl Isa {
-    /// Every instruction set this machine supports, the best last.
-    pub fn supported() -> Vec<Isa> {
-        match Isa::detect() {
-            Isa::Portable => vec![Isa::Portable],
-            Isa::Avx2Fma => vec![Isa::Portable, Isa::Avx2Fma],
-            Isa::Avx512 => vec![Isa::Portable, Isa::Avx2Fma, Isa::Avx512],
-        }
-    }
-
-    /// The best instruction set this machine supports.
-    pub(crate) fn detect() -> Isa {
-        #[cfg(target_arch = "x86_64")]
-        {
-            let avx2 = std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma");
-            let avx512 = std::arch::is_x86_feature_detected!("avx512f")
-                && std::arch::is_x86_feature_detected!("avx512vl");
-            match (avx2, avx512) {
-                (true, true) => return Isa::Avx512,
-                (true, false) => return Isa::Avx2Fma,
-                _ => {}
-            }
-        }
-        Isa::Portable
-    }
-}
+pub use crate::isa::Isa;
 
 /// Runs `f`, compiled with AVX2 and FMA enabled when `isa` says the machine has them.
 ///

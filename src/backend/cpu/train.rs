@@ -22,7 +22,8 @@ use std::fmt;
 use std::time::Instant;
 
 /// How the learning rate changes over training.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum Schedule {
     /// The same rate throughout (Keras's default).
     #[default]

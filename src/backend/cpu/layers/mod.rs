@@ -37,7 +37,7 @@ use softmax::Softmax;
 
 use super::context::Cpu;
 use super::error::CpuError;
-use super::geometry::{Geometry2d, Padding};
+use super::geometry::Geometry2d;
 use super::tensor::Tensor;
 use crate::ir::{self, Op};
 use crate::quant::QuantizedActivation;
@@ -110,7 +110,7 @@ pub(crate) fn build(layer: &ir::Layer, ps: &mut ParamList<'_>) -> Result<Box<dyn
     let name = layer.name.as_str();
     // Only image layers ask for the input's height and width.
     let hw = || layer.input_shape.hw();
-    let window = |size, strides, padding| Geometry2d::new(hw(), size, strides, keras(padding));
+    let window = |size, strides, padding| Geometry2d::new(hw(), size, strides, padding);
     Ok(match &layer.op {
         Op::Conv2D(c) => Box::new(Conv::new(
             ps,
@@ -137,11 +137,4 @@ pub(crate) fn build(layer: &ir::Layer, ps: &mut ParamList<'_>) -> Result<Box<dyn
         Op::Dropout { rate } => Box::new(Dropout::new(*rate)),
         Op::Softmax => Box::new(Softmax),
     })
-}
-
-fn keras(p: ir::Padding) -> Padding {
-    match p {
-        ir::Padding::Valid => Padding::Valid,
-        ir::Padding::Same => Padding::Same,
-    }
 }

@@ -598,8 +598,8 @@ pub(super) fn run_group<'w>(
     match plan.isa {
         Isa::Portable => run_group_inline(plan, ws, images, trace),
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `Isa::Avx2` only comes from `Isa::detect`, which checked the CPU.
-        Isa::Avx2 => unsafe { run_group_avx2(plan, ws, images, trace) },
+        // SAFETY: AVX2 kernels are chosen only for an `Isa` from `Isa::detect`, which checked the CPU.
+        Isa::Avx2Fma | Isa::Avx512 => unsafe { run_group_avx2(plan, ws, images, trace) },
     }
 }
 

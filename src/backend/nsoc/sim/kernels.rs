@@ -20,26 +20,7 @@
 //! `kh` kernel rows straight from the (padded) input image, one run per kernel row (implicit
 //! im2col).
 
-/// Which instruction set the kernels may use, decided once at start-up.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Isa {
-    /// Plain Rust, vectorised by LLVM for the baseline target.
-    Portable,
-    /// x86-64 AVX2, detected at run time.
-    #[cfg(target_arch = "x86_64")]
-    Avx2,
-}
-
-impl Isa {
-    /// The best instruction set of this machine.
-    pub fn detect() -> Isa {
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
-            return Isa::Avx2;
-        }
-        Isa::Portable
-    }
-}
+pub use crate::isa::Isa;
 
 /// Rounds `n` up to a multiple of `m`.
 pub fn round_up(n: usize, m: usize) -> usize {
@@ -242,9 +223,9 @@ pub fn gemm_u8(isa: Isa, a: ARows<'_, u8>, b: &PackedB8, c: &mut [i32]) {
     match isa {
         Isa::Portable => gemm_u8_portable(a, b, c),
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `Isa::Avx2` only comes from `Isa::detect`, which checked the CPU; every row
+        // SAFETY: AVX2 kernels are chosen only for an `Isa` from `Isa::detect`, which checked the CPU; every row
         // run and every output tile was bounds-checked above.
-        Isa::Avx2 => unsafe { avx2::gemm_u8(a, b, c) },
+        Isa::Avx2Fma | Isa::Avx512 => unsafe { avx2::gemm_u8(a, b, c) },
     }
 }
 
@@ -275,9 +256,9 @@ pub fn gemm(isa: Isa, a: ARows<'_, i16>, b: &PackedB, c: &mut [i32]) {
     match isa {
         Isa::Portable => gemm_portable(a, b, c),
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `Isa::Avx2` only comes from `Isa::detect`, which checked the CPU; every row
+        // SAFETY: AVX2 kernels are chosen only for an `Isa` from `Isa::detect`, which checked the CPU; every row
         // run and every output tile was bounds-checked above.
-        Isa::Avx2 => unsafe {
+        Isa::Avx2Fma | Isa::Avx512 => unsafe {
             match b.nr {
                 8 => avx2::gemm::<1, 8>(a, b, c),
                 _ => avx2::gemm::<2, 4>(a, b, c),
@@ -464,8 +445,8 @@ pub fn count_above(isa: Isa, p: &[i32; 8], bounds: &[[i32; 8]]) -> [i32; 8] {
             count
         }
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `Isa::Avx2` only comes from `Isa::detect`, which checked the CPU.
-        Isa::Avx2 => unsafe { avx2::count_above(p, bounds) },
+        // SAFETY: AVX2 kernels are chosen only for an `Isa` from `Isa::detect`, which checked the CPU.
+        Isa::Avx2Fma | Isa::Avx512 => unsafe { avx2::count_above(p, bounds) },
     }
 }
 
