@@ -8,6 +8,12 @@
                                      random models: qnnc run == akida forward, bit for bit
                                      (--programs: random integer programs, no compiler)
     examples --qnnc BIN [--root DIR] every examples/*.q compiled, exported, run in akida
+    map M.json [--mode minimal|all-nps|hw-pr|every] [--hw-only] [--json OUT]
+                                     BrainChip's mapper on a virtual AKD1000: NPs per layer,
+                                     sequences, external memory, or the mapper's refusal
+    mapcheck --qnnc BIN [--cases N] [--seed S] [--json OUT] [--keep DIR]
+                                     random models: `qnnc check --target akd1000` and
+                                     `qnnc summary` against the mapper
 """
 
 import argparse
@@ -48,6 +54,18 @@ def _difftest(args):
     return difftest.main(args)
 
 
+def _map(args):
+    from . import mapping
+
+    return mapping.main(args)
+
+
+def _mapcheck(args):
+    from . import mapcheck
+
+    return mapcheck.main(args)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m qnnc_akida", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -80,6 +98,26 @@ def main(argv=None):
     e.add_argument("--root", default=".", help="the qnnc repository")
     e.add_argument("--images", type=int, default=10000, help="MNIST test images to run")
     e.set_defaults(run=_examples)
+    m = sub.add_parser("map", help="map a model on a virtual AKD1000 (BrainChip's mapper)")
+    m.add_argument("model", help="a qnnc export (.json) or an akida .fbz")
+    m.add_argument("--mode", default="minimal", choices=["minimal", "all-nps", "hw-pr", "every"],
+                   help="akida.MapMode: Minimal, AllNps (akida's default), HwPr, or all three")
+    m.add_argument("--hw-only", action="store_true",
+                   help="one hardware sequence or a refusal (map(..., hw_only=True))")
+    m.add_argument("--json", help="write the report (format: python/qnnc_akida/mapping.py)")
+    m.add_argument("--summary", action="store_true", help="also print akida's model.summary()")
+    m.add_argument("--device", action="store_true", help="also print the virtual AKD1000's mesh")
+    m.set_defaults(run=_map)
+    c = sub.add_parser("mapcheck", help="random models: qnnc's AKD1000 check against the mapper")
+    c.add_argument("--qnnc", default="target/release/qnnc", help="the qnnc binary")
+    c.add_argument("--cases", type=int, default=300, help="number of random models")
+    c.add_argument("--seed", type=int, default=1, help="seed of the generator")
+    c.add_argument("--first", type=int, default=0, help="first case number")
+    c.add_argument("--jobs", type=int, default=2, help="cases run in parallel")
+    c.add_argument("--json", help="write every case's results to this file")
+    c.add_argument("--keep", help="directory where disagreeing cases are copied")
+    c.add_argument("--verbose", action="store_true", help="print every case")
+    c.set_defaults(run=_mapcheck)
     args = p.parse_args(argv)
     try:
         return args.run(args)
