@@ -156,15 +156,17 @@ pub enum WeightsError {
 fn shape_str(shape: &[usize]) -> String {
     match shape {
         [one] => format!("({one},)"),
-        _ => format!(
-            "({})",
-            shape
-                .iter()
-                .map(|d| d.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+        _ => format!("({})", join_dims(shape)),
     }
+}
+
+/// `28, 28, 1`: sizes as NumPy prints them inside a shape.
+pub fn join_dims(shape: &[usize]) -> String {
+    shape
+        .iter()
+        .map(|d| d.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Checks the arrays of a weights file against `model`: the parameters when every variable

@@ -566,36 +566,10 @@ fn engine_limits(program: &Program, model: &Model, blocks: &[Block]) -> Vec<Erro
 
 /// The warning that tells what act_step equalization changed, at the layer it changed.
 fn equalization_note(model: &Model, blocks: &[Block], change: &Change) -> EmitError {
-    let (layer, detail) = match change {
-        Change::ActSteps {
-            layer,
-            channels,
-            largest,
-            limit,
-        } => (
-            *layer,
-            format!(
-                "{} act_step(s) up to {largest} lowered to the register limit {limit}; the next layer's weights were divided to compensate",
-                channels.len()
-            ),
-        ),
-        Change::Thresholds {
-            layer,
-            channels,
-            largest,
-            limit,
-        } => (
-            *layer,
-            format!(
-                "{} threshold(s) up to {largest} clipped to the register limit {limit}",
-                channels.len()
-            ),
-        ),
-    };
-    let l = &model.layers[blocks[layer].neural];
+    let l = &model.layers[blocks[change.layer].neural];
     EmitError::Equalized {
         layer: l.name.clone(),
-        detail,
+        detail: change.to_string(),
         span: l.span,
     }
 }

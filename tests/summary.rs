@@ -144,11 +144,21 @@ fn summary_with_target_lists_what_does_not_map() {
 #[test]
 fn zoo_summaries_match_keras() {
     let expected = std::fs::read_to_string("examples/zoo/keras_summary.txt").unwrap();
-    let mut models: Vec<(String, u64, u64, Vec<(String, String, String)>)> = Vec::new();
-    for line in expected.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+    /// name, total and trainable parameters, (layer, shape, parameters) rows
+    type Table = (String, u64, u64, Vec<(String, String, String)>);
+    let mut models: Vec<Table> = Vec::new();
+    for line in expected
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
         if let Some(rest) = line.strip_prefix("model ") {
             let f: Vec<&str> = rest.split_whitespace().collect();
-            models.push((f[0].to_string(), f[2].parse().unwrap(), f[4].parse().unwrap(), vec![]));
+            models.push((
+                f[0].to_string(),
+                f[2].parse().unwrap(),
+                f[4].parse().unwrap(),
+                vec![],
+            ));
         } else {
             let f: Vec<&str> = line.split('\t').collect();
             let rows = &mut models.last_mut().unwrap().3;
@@ -159,7 +169,11 @@ fn zoo_summaries_match_keras() {
     for (name, total, trainable, rows_expected) in &models {
         let path = format!("examples/zoo/{name}.q");
         let out = qnnc(&["summary", &path]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let text = String::from_utf8(out.stdout).unwrap();
         let rows: Vec<(String, String, String)> = text
             .lines()
@@ -168,13 +182,20 @@ fn zoo_summaries_match_keras() {
                 let name = l.split_whitespace().next().unwrap().to_string();
                 let shape_start = l.find("(None").unwrap();
                 let shape_end = shape_start + l[shape_start..].find(')').unwrap() + 1;
-                let params = l[shape_end..].split_whitespace().next().unwrap().to_string();
+                let params = l[shape_end..]
+                    .split_whitespace()
+                    .next()
+                    .unwrap()
+                    .to_string();
                 (name, l[shape_start..shape_end].to_string(), params)
             })
             .collect();
         assert_eq!(&rows, rows_expected, "{path}\n{text}");
         let thousands = |n: u64| qnnc::ir::summary::thousands(n);
-        assert!(text.contains(&format!("Total params: {}\n", thousands(*total))), "{text}");
+        assert!(
+            text.contains(&format!("Total params: {}\n", thousands(*total))),
+            "{text}"
+        );
         assert!(
             text.contains(&format!("Trainable params: {}\n", thousands(*trainable))),
             "{text}"

@@ -214,30 +214,17 @@ pub fn load(path: &Path) -> Result<Checkpoint, IoError> {
 
 /// The `--flag value` form of the setting that differs, for messages.
 fn differing_setting(saved: &Settings, now: &Settings) -> Option<(&'static str, String, String)> {
+    fn pair<T: ToString>(flag: &'static str, a: T, b: T) -> (&'static str, String, String) {
+        (flag, a.to_string(), b.to_string())
+    }
     let pairs: [(&'static str, String, String); 7] = [
-        ("--epochs", saved.epochs.to_string(), now.epochs.to_string()),
-        (
-            "--batch-size",
-            saved.batch_size.to_string(),
-            now.batch_size.to_string(),
-        ),
-        (
-            "--optimizer",
-            saved.optimizer.clone(),
-            now.optimizer.clone(),
-        ),
-        (
-            "--lr",
-            saved.learning_rate.to_string(),
-            now.learning_rate.to_string(),
-        ),
-        (
-            "--momentum",
-            saved.momentum.to_string(),
-            now.momentum.to_string(),
-        ),
-        ("--schedule", saved.schedule.clone(), now.schedule.clone()),
-        ("--seed", saved.seed.to_string(), now.seed.to_string()),
+        pair("--epochs", saved.epochs, now.epochs),
+        pair("--batch-size", saved.batch_size, now.batch_size),
+        pair("--optimizer", &saved.optimizer, &now.optimizer),
+        pair("--lr", saved.learning_rate, now.learning_rate),
+        pair("--momentum", saved.momentum, now.momentum),
+        pair("--schedule", &saved.schedule, &now.schedule),
+        pair("--seed", saved.seed, now.seed),
     ];
     pairs.into_iter().find(|(_, a, b)| a != b)
 }

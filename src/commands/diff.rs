@@ -6,7 +6,8 @@
 //! levels (exact matches, off-by-one, largest difference); for a last layer without
 //! activation, the program's dequantized potentials are compared with the executor's values.
 
-use super::{emit, failed, CliError, Common, ModelArgs};
+use super::predict::InferArgs;
+use super::{emit, failed, CliError, Common};
 use crate::backend::cpu::network::{Inputs, Network};
 use crate::backend::cpu::Cpu;
 use crate::backend::nsoc::{LayerOutput, Simulator, Target};
@@ -14,19 +15,12 @@ use crate::io::Array;
 use crate::ir::Op;
 use crate::quant::QuantizedActivation;
 use crate::session::Compiled;
-use std::path::PathBuf;
 
 /// `qnnc diff`.
 #[derive(clap::Args, Clone, Debug)]
 pub struct DiffArgs {
     #[command(flatten)]
-    pub model: ModelArgs,
-    /// The float weights (`.npz`).
-    #[arg(long)]
-    pub weights: PathBuf,
-    /// uint8 images (`.npy`).
-    #[arg(long)]
-    pub input: PathBuf,
+    pub run: InferArgs,
     /// Worker threads of the executor.
     #[arg(long, default_value_t = super::default_threads(), value_parser = super::at_least_one)]
     pub threads: usize,
@@ -118,10 +112,10 @@ pub fn agreement(
 }
 
 pub fn run(opts: &DiffArgs, common: &Common) -> Result<(), CliError> {
-    let m = &opts.model;
-    let (session, job) = m.load(Some(&opts.weights), Target::Software, common)?;
+    let m = &opts.run.model;
+    let (session, job) = m.load(Some(&opts.run.weights), Target::Software, common)?;
     let input_shape = job.model.input.shape.dims().to_vec();
-    let images = match super::predict::read_inputs(&opts.input, &input_shape)? {
+    let images = match super::predict::read_inputs(&opts.run.input, &input_shape)? {
         Array::U8(a) => {
             a.into_dimensionality::<ndarray::Ix4>()
                 .map_err(|_| CliError::Mismatch {
@@ -140,7 +134,7 @@ pub fn run(opts: &DiffArgs, common: &Common) -> Result<(), CliError> {
                     other.dtype().name()
                 ),
             )
-            .at(&opts.input)
+            .at(&opts.run.input)
             .with_help("give the images as uint8, `x_u8 = scale · x + offset`")
             .into())
         }
@@ -163,7 +157,7 @@ pub fn run(opts: &DiffArgs, common: &Common) -> Result<(), CliError> {
     println!(
         "quantized executor vs integer program on {} image(s) of `{}`:",
         images.dim().0,
-        opts.input.display()
+        opts.run.input.display()
     );
     println!(
         "{:<20} {:>10} {:>12} {:>12} {:>14}",

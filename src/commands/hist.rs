@@ -2,7 +2,7 @@
 //! the histogram of the same weights after quantization — to see how a quantizer spends its
 //! levels. `--quantizer` tries another quantizer on the same weights.
 
-use super::{failed, report, CliError, Common, ModelArgs};
+use super::{CliError, Common, ModelArgs};
 use crate::backend::nsoc::Target;
 use crate::ir::summary::describe_quantizer;
 use crate::ir::QuantizerRef;
@@ -53,11 +53,7 @@ pub fn run(opts: &HistArgs, common: &Common) -> Result<(), CliError> {
         .as_ref()
         .map(|m| m.quantizers.clone())
         .unwrap_or_default();
-    let t = job
-        .transformed(Stage::Quantized)
-        .map_err(|f| failed(&session, f, "cannot be transformed", common))?;
-    report(&session, &t, common);
-    let graph = t.graph;
+    let graph = super::transform(&session, &job, Stage::Quantized, common)?;
     let layer = graph.model.layer(&opts.layer).ok_or_else(|| {
         let names: Vec<&str> = graph.model.layers.iter().map(|l| l.name.as_str()).collect();
         CliError::Usage {

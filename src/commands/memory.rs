@@ -149,18 +149,12 @@ pub fn program_bytes(program: &Program, samples: usize, every_layer: bool, threa
     } else {
         program.layers.last().map_or(0, output_bytes)
     };
-    let largest_output = program
-        .layers
-        .iter()
-        .map(|l| l.output_dims.elements())
-        .max()
-        .unwrap_or(0);
-    let largest_input = program
-        .layers
-        .iter()
-        .map(|l| l.input_dims.elements())
-        .max()
-        .unwrap_or(0);
+    let (largest_input, largest_output) = program.layers.iter().fold((0, 0), |(i, o), l| {
+        (
+            i.max(l.input_dims.elements()),
+            o.max(l.output_dims.elements()),
+        )
+    });
     let largest = largest_output.max(largest_input).max(1);
     let group = (GROUP_BUDGET / largest.saturating_mul(2)).clamp(1, MAX_GROUP);
     let workers = to_u64(threads.max(1)).min(samples.div_ceil(group).max(1));

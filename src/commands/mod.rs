@@ -28,7 +28,7 @@ use crate::diag::{MessageFormat, RenderOptions};
 use crate::io::IoError;
 use crate::ir::QuantizeSpec;
 use crate::passes::{Dump, PassName, PassOptions};
-use crate::session::{Failure, Job, Options, Session, SessionError, Transformed};
+use crate::session::{Failure, Job, Options, Session, SessionError, Stage, Transformed};
 use miette::Diagnostic;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
@@ -241,6 +241,21 @@ pub fn failed(session: &Session, failure: Failure, what: &str, common: &Common) 
         Failure::File(e) => e.into(),
         Failure::Executor(e) => e.into(),
     }
+}
+
+/// Runs the passes of `stage` on `job`, prints what they said, and returns the graph; fails
+/// (after printing) when a pass reports an error.
+pub fn transform(
+    session: &Session,
+    job: &Job,
+    stage: Stage,
+    common: &Common,
+) -> Result<crate::passes::Graph, CliError> {
+    let t = job
+        .transformed(stage)
+        .map_err(|f| failed(session, f, "cannot be transformed", common))?;
+    report(session, &t, common);
+    Ok(t.graph)
 }
 
 /// Prints the passes' diagnostics and dumps of a transformed model.

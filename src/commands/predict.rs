@@ -7,17 +7,24 @@ use crate::io::{Array, ErrorKind, IoError};
 use crate::session::Session;
 use std::path::{Path, PathBuf};
 
-/// `qnnc predict`.
+/// A model with its weights, and the inputs to run it on.
 #[derive(clap::Args, Clone, Debug)]
-pub struct PredictArgs {
+pub struct InferArgs {
     #[command(flatten)]
     pub model: ModelArgs,
     /// The float weights (`.npz`).
     #[arg(long)]
     pub weights: PathBuf,
-    /// The inputs (`.npy`): a batch or one sample.
+    /// The inputs (`.npy`): a batch of samples or one sample, uint8 images or floats.
     #[arg(long)]
     pub input: PathBuf,
+}
+
+/// `qnnc predict`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct PredictArgs {
+    #[command(flatten)]
+    pub run: InferArgs,
     /// Where to write the outputs (`.npy`, float32).
     #[arg(short, long)]
     pub output: PathBuf,
@@ -64,11 +71,7 @@ pub fn read_inputs(path: &std::path::Path, input_shape: &[usize]) -> Result<Arra
             ErrorKind::WrongShape,
             format!(
                 "holds an array of shape {shape:?}, but the model takes (batch, {}) inputs",
-                input_shape
-                    .iter()
-                    .map(|d| d.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                crate::params::join_dims(input_shape)
             ),
         )
         .at(path)
@@ -110,14 +113,14 @@ pub fn read_inputs(path: &std::path::Path, input_shape: &[usize]) -> Result<Arra
 pub fn run(opts: &PredictArgs, common: &Common) -> Result<(), CliError> {
     crate::io::check_output(
         &opts.output,
-        &[&opts.model.model, &opts.weights, &opts.input],
+        &[&opts.run.model.model, &opts.run.weights, &opts.run.input],
     )?;
     if let Some(dir) = &opts.layers {
         super::check_layers_dir(dir)?;
     }
-    let (mut net, _, job) = network(&opts.model, &opts.weights, opts.threads, 0, common)?;
+    let (mut net, _, job) = network(&opts.run.model, &opts.run.weights, opts.threads, 0, common)?;
     let input_shape = net.model().input.shape.dims().to_vec();
-    let array = read_inputs(&opts.input, &input_shape)?;
+    let array = read_inputs(&opts.run.input, &input_shape)?;
     let inputs = match &array {
         Array::U8(a) => Inputs::U8(a.view()),
         Array::F32(a) => Inputs::F32(a.view()),

@@ -39,11 +39,7 @@ pub fn run(opts: &QuantizeArgs, common: &Common) -> Result<(), CliError> {
         crate::io::check_output(out, &[&m.model, &opts.weights])?;
     }
     let (session, job) = m.load(Some(&opts.weights), Target::Software, common)?;
-    let t = job
-        .transformed(Stage::QuantizeCommand)
-        .map_err(|f| super::failed(&session, f, "cannot be transformed", common))?;
-    super::report(&session, &t, common);
-    let graph = t.graph;
+    let graph = super::transform(&session, &job, Stage::QuantizeCommand, common)?;
     let params = graph
         .params
         .as_ref()

@@ -7,7 +7,7 @@
 
 use super::checkpoint::{self, RunIdentity, Settings};
 use super::memory::{self, Usage};
-use super::{failed, report, warn, CliError, Common, ModelArgs};
+use super::{warn, CliError, Common, ModelArgs};
 use crate::backend::cpu::network::Network;
 use crate::backend::cpu::train::{evaluate, EpochReport, Progress, Schedule, TrainConfig, Trainer};
 use crate::backend::cpu::{AdamConfig, Cpu, OptimizerConfig, SgdConfig};
@@ -199,11 +199,7 @@ pub fn train(opts: &TrainArgs, common: &Common) -> Result<f64, CliError> {
         job.params = Some(crate::params::init(&model, opts.seed));
     }
     let data = load_data(&opts.data)?;
-    let t = job
-        .transformed(Stage::Quantized)
-        .map_err(|f| failed(&session, f, "cannot be transformed", common))?;
-    report(&session, &t, common);
-    let graph = t.graph;
+    let graph = super::transform(&session, &job, Stage::Quantized, common)?;
     check_data(&graph.model, &data.train, "training")?;
     check_data(&graph.model, &data.test, "test")?;
     let (optimizer, slots) = match opts.optimizer {
@@ -411,11 +407,7 @@ pub fn eval(opts: &EvalArgs, common: &Common) -> Result<f64, CliError> {
         .model
         .load(Some(&opts.weights), Target::Software, common)?;
     let data = load_data(&opts.data)?;
-    let t = job
-        .transformed(Stage::Quantized)
-        .map_err(|f| failed(&session, f, "cannot be transformed", common))?;
-    report(&session, &t, common);
-    let graph = t.graph;
+    let graph = super::transform(&session, &job, Stage::Quantized, common)?;
     check_data(&graph.model, &data.test, "test")?;
     let n_test = data.test.images.dim().0;
     check_eval_memory(&graph.model, n_test)?;

@@ -27,15 +27,6 @@ fn assert_bits(bits: u32) {
     );
 }
 
-/// The reduction of a (per-axis or per-tensor) quantizer over a kernel of this shape.
-fn layout_of(per_axis: bool, shape: &[usize]) -> Layout {
-    if per_axis {
-        Layout::per_axis(shape)
-    } else {
-        Layout::all(shape.iter().product())
-    }
-}
-
 /// The scale factor's shape: one value per last-axis index for a per-axis quantizer on a
 /// kernel of rank ≥ 1, otherwise a scalar (as TF's reductions shape them).
 fn shaped(per_axis: bool, rank: usize, values: Vec<f32>) -> ScaleFactor {
@@ -125,7 +116,7 @@ impl WeightQuantizer for MaxQuantizer {
     fn scale_factor(&self, w: ArrayViewD<'_, f32>) -> ScaleFactor {
         let (data, _) = contiguous(&w);
         let data = data.as_slice().expect("standard layout is contiguous");
-        let layout = layout_of(self.per_axis, w.shape());
+        let layout = Layout::of(w.shape(), self.per_axis);
         let kmax = self.kmax();
         let (_, ranges) = self.ranges(data, layout);
         let sf = ranges
@@ -138,7 +129,7 @@ impl WeightQuantizer for MaxQuantizer {
     fn scale_factor_vjp(&self, w: ArrayViewD<'_, f32>, d_sf: &ScaleFactor) -> ArrayD<f32> {
         let (data, _) = contiguous(&w);
         let data = data.as_slice().expect("standard layout is contiguous");
-        let layout = layout_of(self.per_axis, w.shape());
+        let layout = Layout::of(w.shape(), self.per_axis);
         let g = check_d_sf(d_sf, layout);
         let kmax = self.kmax();
         let (raw, ranges) = self.ranges(data, layout);
@@ -229,7 +220,7 @@ impl WeightQuantizer for StdQuantizer {
     fn scale_factor(&self, w: ArrayViewD<'_, f32>) -> ScaleFactor {
         let (data, _) = contiguous(&w);
         let data = data.as_slice().expect("standard layout is contiguous");
-        let layout = layout_of(self.per_axis, w.shape());
+        let layout = Layout::of(w.shape(), self.per_axis);
         let kmax = self.kmax();
         let parts = reduce::std(layout, &|i, _| data[i]);
         let sf = parts
@@ -243,7 +234,7 @@ impl WeightQuantizer for StdQuantizer {
     fn scale_factor_vjp(&self, w: ArrayViewD<'_, f32>, d_sf: &ScaleFactor) -> ArrayD<f32> {
         let (data, _) = contiguous(&w);
         let data = data.as_slice().expect("standard layout is contiguous");
-        let layout = layout_of(self.per_axis, w.shape());
+        let layout = Layout::of(w.shape(), self.per_axis);
         let g = check_d_sf(d_sf, layout);
         let kmax = self.kmax();
         let x = |i: usize, _: usize| data[i];

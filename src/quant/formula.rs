@@ -210,9 +210,9 @@ fn eval(e: &ScaleExpr, cx: &Ctx<'_>) -> Node {
         ScaleExpr::Bin(op, a, b) => {
             let (ka, kb) = (eval(a, cx), eval(b, cx));
             let val = match (&ka.val, &kb.val) {
-                (Val::Num(x), Val::Num(y)) => Val::Num(apply_f64(*op, *x, *y)),
+                (Val::Num(x), Val::Num(y)) => Val::Num(apply(*op, *x, *y)),
                 (va, vb) => Val::Tensor(zip_with(&va.tensor(), &vb.tensor(), |x, y| {
-                    apply_f32(*op, x, y)
+                    apply(*op, x, y)
                 })),
             };
             Node {
@@ -237,16 +237,14 @@ fn eval(e: &ScaleExpr, cx: &Ctx<'_>) -> Node {
     }
 }
 
-fn apply_f64(op: BinOp, x: f64, y: f64) -> f64 {
-    match op {
-        BinOp::Add => x + y,
-        BinOp::Sub => x - y,
-        BinOp::Mul => x * y,
-        BinOp::Div => x / y,
-    }
-}
-
-fn apply_f32(op: BinOp, x: f32, y: f32) -> f32 {
+/// `x op y` in the precision of the operands (f64 for scalars, f32 for tensors).
+fn apply<T>(op: BinOp, x: T, y: T) -> T
+where
+    T: std::ops::Add<Output = T>
+        + std::ops::Sub<Output = T>
+        + std::ops::Mul<Output = T>
+        + std::ops::Div<Output = T>,
+{
     match op {
         BinOp::Add => x + y,
         BinOp::Sub => x - y,
@@ -273,15 +271,6 @@ fn tf_maximum(x: f32, y: f32) -> f32 {
     }
 }
 
-/// The reduction layout of a value: every axis, or every axis but the last (`per_axis`).
-fn layout_of(shape: &[usize], per_axis: bool) -> Layout {
-    if per_axis {
-        Layout::per_axis(shape)
-    } else {
-        Layout::all(shape.iter().product())
-    }
-}
-
 /// The shape of a reduction's result.
 fn reduced_shape(shape: &[usize], per_axis: bool) -> Vec<usize> {
     if per_axis && !shape.is_empty() {
@@ -304,7 +293,7 @@ fn from_vec(shape: &[usize], v: Vec<f32>) -> ArrayD<f32> {
 }
 
 fn call(f: ScaleFn, x: &ArrayD<f32>, per_axis: bool) -> ArrayD<f32> {
-    let layout = layout_of(x.shape(), per_axis);
+    let layout = Layout::of(x.shape(), per_axis);
     let out_shape = reduced_shape(x.shape(), per_axis);
     let v = flat(x);
     let at = |i: usize, _: usize| v[i];
@@ -468,7 +457,7 @@ fn call_vjp(
         ScaleFn::Abs => zip_with(g, x, |g, x| g * super::builtin::sign(x)),
         ScaleFn::Sqrt => zip_with(g, y, |g, y| if g == 0.0 { 0.0 } else { (0.5 * g) / y }),
         ScaleFn::Max | ScaleFn::Min | ScaleFn::Mean | ScaleFn::Std => {
-            let layout = layout_of(x.shape(), per_axis);
+            let layout = Layout::of(x.shape(), per_axis);
             let v = flat(x);
             let at = |i: usize, _: usize| v[i];
             let gv = flat(g);

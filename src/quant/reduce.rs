@@ -82,6 +82,16 @@ pub(crate) struct Layout {
 }
 
 impl Layout {
+    /// The reduction of a quantizer over a tensor of `shape`: per last-axis index when
+    /// `per_axis`, else over everything.
+    pub(crate) fn of(shape: &[usize], per_axis: bool) -> Layout {
+        if per_axis {
+            Layout::per_axis(shape)
+        } else {
+            Layout::all(shape.iter().product())
+        }
+    }
+
     /// Reduce every value of a tensor of `len` elements to one.
     pub(crate) fn all(len: usize) -> Layout {
         Layout { rows: len, cols: 1 }

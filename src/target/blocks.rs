@@ -211,13 +211,7 @@ pub fn form_blocks_best_effort(model: &Model) -> (Vec<Block>, Vec<ConvertError>)
                                 span: layer.span,
                                 previous: layers[p].span,
                             }),
-                            _ => errs.push(ConvertError::Unsupported {
-                                layer: layer.name.clone(),
-                                class: layer.op.keras_class().to_string(),
-                                span: layer.span,
-                                reason: "an activation without a neural layer before it".to_string(),
-                                help: Some("start the model with a convolution".to_string()),
-                            }),
+                            _ => errs.push(unsupported(layer, "an activation without a neural layer before it", "start the model with a convolution")),
                         }
                     }
                 }
@@ -245,31 +239,13 @@ pub fn form_blocks_best_effort(model: &Model) -> (Vec<Block>, Vec<ConvertError>)
                     });
                 }
             }
-            Op::Relu { .. } => errs.push(ConvertError::Unsupported {
-                layer: layer.name.clone(),
-                class: "ReLU".to_string(),
-                span: layer.span,
-                reason: "a float activation".to_string(),
-                help: Some("quantize it: add `quantize(weights: 4, activations: 4)` to the model, or write `quantized_relu(bits: 4, ...)`".to_string()),
-            }),
+            Op::Relu { .. } => errs.push(unsupported(layer, "a float activation", "quantize it: add `quantize(weights: 4, activations: 4)` to the model, or write `quantized_relu(bits: 4, ...)`")),
             // Right after its neural layer: kept by the fold pass for the thresholds.
             Op::BatchNorm(_) if open.as_ref().is_some_and(|b| b.neural + 1 == i) => {
                 open.as_mut().expect("checked: a block is open").bn = Some(i);
             }
-            Op::BatchNorm(_) => errs.push(ConvertError::Unsupported {
-                layer: layer.name.clone(),
-                class: "BatchNormalization".to_string(),
-                span: layer.span,
-                reason: "a batch norm that cannot be folded".to_string(),
-                help: Some("CNN2SNN folds a batch norm only right after a neural layer (or after its pooling); move it there".to_string()),
-            }),
-            Op::AvgPool(_) => errs.push(ConvertError::Unsupported {
-                layer: layer.name.clone(),
-                class: "AveragePooling2D".to_string(),
-                span: layer.span,
-                reason: "average pooling must be global on Akida".to_string(),
-                help: Some("use `max_pool(...)`, or `global_avg_pool()` before the activation".to_string()),
-            }),
+            Op::BatchNorm(_) => errs.push(unsupported(layer, "a batch norm that cannot be folded", "CNN2SNN folds a batch norm only right after a neural layer (or after its pooling); move it there")),
+            Op::AvgPool(_) => errs.push(unsupported(layer, "average pooling must be global on Akida", "use `max_pool(...)`, or `global_avg_pool()` before the activation")),
             Op::Dropout { .. } => unreachable!("the conversion pipeline removes dropout before forming blocks"),
         }
     }
@@ -284,6 +260,17 @@ pub fn form_blocks_best_effort(model: &Model) -> (Vec<Block>, Vec<ConvertError>)
     (blocks, errs)
 }
 
+/// A layer `cnn2snn.convert` cannot convert here, with why and what to do.
+fn unsupported(layer: &Layer, reason: &str, help: &str) -> ConvertError {
+    ConvertError::Unsupported {
+        layer: layer.name.clone(),
+        class: layer.op.keras_class().to_string(),
+        span: layer.span,
+        reason: reason.to_string(),
+        help: Some(help.to_string()),
+    }
+}
+
 fn padding_name(p: Padding) -> String {
     p.as_str().to_string()
 }
@@ -292,13 +279,7 @@ fn padding_name(p: Padding) -> String {
 fn check_quantized(layer: &Layer, first: bool, errs: &mut Vec<ConvertError>) {
     let quantizers = layer.op.quantizers();
     if quantizers.is_empty() {
-        errs.push(ConvertError::Unsupported {
-            layer: layer.name.clone(),
-            class: layer.op.keras_class().to_string(),
-            span: layer.span,
-            reason: "a float layer".to_string(),
-            help: Some("quantize it: add `quantize(weights: 4, activations: 4, input_weights: 8)` to the model, or give it a `quantizer:`".to_string()),
-        });
+        errs.push(unsupported(layer, "a float layer", "quantize it: add `quantize(weights: 4, activations: 4, input_weights: 8)` to the model, or give it a `quantizer:`"));
         return;
     }
     if let Op::SeparableConv2D(s) = &layer.op {

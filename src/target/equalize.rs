@@ -18,23 +18,38 @@
 use super::akd1000::Akd1000;
 use crate::backend::nsoc::{LayerKind, Program};
 
-/// What equalization changed in one layer.
+/// What equalization changed in one layer (the index of its block, which is its program
+/// layer) and on which channels.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Change {
+pub struct Change {
+    pub layer: usize,
+    pub channels: Vec<usize>,
+    pub what: Changed,
+}
+
+/// The register equalization brought within its limit.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Changed {
     /// act_steps above `limit` were lowered to it, and the next layer's weights divided.
-    ActSteps {
-        layer: usize,
-        channels: Vec<usize>,
-        largest: f32,
-        limit: f32,
-    },
+    ActSteps { largest: f32, limit: f32 },
     /// Thresholds above `limit` were clipped to it.
-    Thresholds {
-        layer: usize,
-        channels: Vec<usize>,
-        largest: i32,
-        limit: i32,
-    },
+    Thresholds { largest: i32, limit: i32 },
+}
+
+impl std::fmt::Display for Change {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.channels.len();
+        match self.what {
+            Changed::ActSteps { largest, limit } => write!(
+                f,
+                "{n} act_step(s) up to {largest} lowered to the register limit {limit}; the next layer's weights were divided to compensate"
+            ),
+            Changed::Thresholds { largest, limit } => write!(
+                f,
+                "{n} threshold(s) up to {largest} clipped to the register limit {limit}"
+            ),
+        }
+    }
 }
 
 /// Equalizes `program` in place and returns what changed.
@@ -88,11 +103,10 @@ pub fn equalize(program: &mut Program, hw: &Akd1000) -> Vec<Change> {
             };
             *w = numpy_floor_divide(f32::from(*w), ratio[c]) as i8;
         }
-        changes.push(Change::ActSteps {
+        changes.push(Change {
             layer: id,
             channels,
-            largest,
-            limit,
+            what: Changed::ActSteps { largest, limit },
         });
     }
     for (id, layer) in program
@@ -112,11 +126,10 @@ pub fn equalize(program: &mut Program, hw: &Akd1000) -> Vec<Change> {
         for &c in &channels {
             layer.thresholds[c] = limit;
         }
-        changes.push(Change::Thresholds {
+        changes.push(Change {
             layer: id,
             channels,
-            largest,
-            limit,
+            what: Changed::Thresholds { largest, limit },
         });
     }
     changes
