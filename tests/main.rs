@@ -41,6 +41,8 @@ mod reliability;
 mod robustness;
 /// `qnnc fmt`: canonical output, idempotence, and parse(fmt(x)) == parse(x).
 mod roundtrip;
+/// RON stage goldens: every example's IR after every pass (`tests/out/ir`, `BLESS=1`).
+mod stages;
 /// `qnnc summary` tables.
 mod summary;
 /// The AKD1000 limits table: every check reads it, and it is written once.
