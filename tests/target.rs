@@ -140,3 +140,39 @@ fn the_limits_are_written_once() {
         }
     }
 }
+
+/// The program runtime (`src/backend/nsoc`) knows nothing of the compiler: no module of it
+/// names the IR, the passes, the session, the quantizers or the target (which depends on it).
+#[test]
+fn the_runtime_does_not_import_the_compiler() {
+    let compiler = [
+        "crate::target",
+        "crate::ir",
+        "crate::passes",
+        "crate::session",
+        "crate::quant",
+        "crate::params",
+        "crate::syntax",
+        "crate::commands",
+    ];
+    let mut found = Vec::new();
+    for file in files_with_ext(&root().join("src/backend/nsoc"), "rs") {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            let code = line.trim_start();
+            if code.starts_with("//") {
+                continue;
+            }
+            for c in compiler {
+                if code.contains(c) {
+                    found.push(format!("{}:{}: {code}", file.display(), n + 1));
+                }
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "the runtime imports the compiler:\n{}",
+        found.join("\n")
+    );
+}
