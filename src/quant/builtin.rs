@@ -108,56 +108,72 @@ impl MaxQuantizer {
     }
 }
 
+/// Runs `f` on the kernel `w` as contiguous values and the reduction layout of a quantizer
+/// that is per-axis or not.
+fn with_columns<R>(
+    w: &ArrayViewD<'_, f32>,
+    per_axis: bool,
+    f: impl FnOnce(&[f32], Layout) -> R,
+) -> R {
+    let (data, _) = contiguous(w);
+    let data = data.as_slice().expect("standard layout is contiguous");
+    f(data, Layout::of(w.shape(), per_axis))
+}
+
+/// The gradient, through `sf = clip(kmax / d)`, of the per-column denominator `d`, given the
+/// gradient `g` of the scale factor.
+fn d_denominator(kmax: f32, d: f32, g: f32) -> f32 {
+    clip_sf_grad(kmax / d, g) * ((-kmax / d) / d)
+}
+
 impl WeightQuantizer for MaxQuantizer {
     fn bits(&self) -> u32 {
         self.bits
     }
 
     fn scale_factor(&self, w: ArrayViewD<'_, f32>) -> ScaleFactor {
-        let (data, _) = contiguous(&w);
-        let data = data.as_slice().expect("standard layout is contiguous");
-        let layout = Layout::of(w.shape(), self.per_axis);
-        let kmax = self.kmax();
-        let (_, ranges) = self.ranges(data, layout);
-        let sf = ranges
-            .iter()
-            .map(|&m| tf_clip(kmax / m, 0.0, SCALE_FACTOR_MAX))
-            .collect();
-        shaped(self.per_axis, w.ndim(), sf)
+        with_columns(&w, self.per_axis, |data, layout| {
+            let kmax = self.kmax();
+            let (_, ranges) = self.ranges(data, layout);
+            let sf = ranges
+                .iter()
+                .map(|&m| tf_clip(kmax / m, 0.0, SCALE_FACTOR_MAX))
+                .collect();
+            shaped(self.per_axis, w.ndim(), sf)
+        })
     }
 
     fn scale_factor_vjp(&self, w: ArrayViewD<'_, f32>, d_sf: &ScaleFactor) -> ArrayD<f32> {
-        let (data, _) = contiguous(&w);
-        let data = data.as_slice().expect("standard layout is contiguous");
-        let layout = Layout::of(w.shape(), self.per_axis);
-        let g = check_d_sf(d_sf, layout);
-        let kmax = self.kmax();
-        let (raw, ranges) = self.ranges(data, layout);
-        // Upstream of `reduce_max(abs(w))` per column.
-        let g_max: Vec<f32> = raw
-            .iter()
-            .zip(&ranges)
-            .zip(g)
-            .map(|((&m_raw, &m), &g)| {
-                let g_m = clip_sf_grad(kmax / m, g) * ((-kmax / m) / m);
-                if !self.per_axis {
-                    return g_m;
-                }
-                let t = if f32::MAX < m_raw { f32::MAX } else { m_raw };
-                if m_raw <= f32::MAX && t >= RANGE_MIN {
-                    g_m
-                } else {
-                    0.0
-                }
-            })
-            .collect();
-        let abs = |i: usize, _: usize| data[i].abs();
-        let mut out = vec![0.0f32; data.len()];
-        reduce::extremum_vjp(layout, &abs, &raw, &g_max, &mut out);
-        for (o, &x) in out.iter_mut().zip(data) {
-            *o *= sign(x);
-        }
-        ArrayD::from_shape_vec(w.raw_dim(), out).expect("gradient has the kernel's size")
+        with_columns(&w, self.per_axis, |data, layout| {
+            let g = check_d_sf(d_sf, layout);
+            let kmax = self.kmax();
+            let (raw, ranges) = self.ranges(data, layout);
+            // Upstream of `reduce_max(abs(w))` per column.
+            let g_max: Vec<f32> = raw
+                .iter()
+                .zip(&ranges)
+                .zip(g)
+                .map(|((&m_raw, &m), &g)| {
+                    let g_m = d_denominator(kmax, m, g);
+                    if !self.per_axis {
+                        return g_m;
+                    }
+                    let t = if f32::MAX < m_raw { f32::MAX } else { m_raw };
+                    if m_raw <= f32::MAX && t >= RANGE_MIN {
+                        g_m
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
+            let abs = |i: usize, _: usize| data[i].abs();
+            let mut out = vec![0.0f32; data.len()];
+            reduce::extremum_vjp(layout, &abs, &raw, &g_max, &mut out);
+            for (o, &x) in out.iter_mut().zip(data) {
+                *o *= sign(x);
+            }
+            ArrayD::from_shape_vec(w.raw_dim(), out).expect("gradient has the kernel's size")
+        })
     }
 }
 
@@ -218,40 +234,37 @@ impl WeightQuantizer for StdQuantizer {
     }
 
     fn scale_factor(&self, w: ArrayViewD<'_, f32>) -> ScaleFactor {
-        let (data, _) = contiguous(&w);
-        let data = data.as_slice().expect("standard layout is contiguous");
-        let layout = Layout::of(w.shape(), self.per_axis);
-        let kmax = self.kmax();
-        let parts = reduce::std(layout, &|i, _| data[i]);
-        let sf = parts
-            .sigma
-            .iter()
-            .map(|&s| tf_clip(kmax / (s * self.threshold), 0.0, SCALE_FACTOR_MAX))
-            .collect();
-        shaped(self.per_axis, w.ndim(), sf)
+        with_columns(&w, self.per_axis, |data, layout| {
+            let kmax = self.kmax();
+            let parts = reduce::std(layout, &|i, _| data[i]);
+            let sf = parts
+                .sigma
+                .iter()
+                .map(|&s| tf_clip(kmax / (s * self.threshold), 0.0, SCALE_FACTOR_MAX))
+                .collect();
+            shaped(self.per_axis, w.ndim(), sf)
+        })
     }
 
     fn scale_factor_vjp(&self, w: ArrayViewD<'_, f32>, d_sf: &ScaleFactor) -> ArrayD<f32> {
-        let (data, _) = contiguous(&w);
-        let data = data.as_slice().expect("standard layout is contiguous");
-        let layout = Layout::of(w.shape(), self.per_axis);
-        let g = check_d_sf(d_sf, layout);
-        let kmax = self.kmax();
-        let x = |i: usize, _: usize| data[i];
-        let parts = reduce::std(layout, &x);
-        let d_sigma: Vec<f32> = parts
-            .sigma
-            .iter()
-            .zip(g)
-            .map(|(&s, &g)| {
-                let scaled = s * self.threshold;
-                let g_scaled = clip_sf_grad(kmax / scaled, g) * ((-kmax / scaled) / scaled);
-                g_scaled * self.threshold
-            })
-            .collect();
-        let mut out = vec![0.0f32; data.len()];
-        reduce::std_vjp(layout, &x, &parts, &d_sigma, &mut out);
-        ArrayD::from_shape_vec(w.raw_dim(), out).expect("gradient has the kernel's size")
+        with_columns(&w, self.per_axis, |data, layout| {
+            let g = check_d_sf(d_sf, layout);
+            let kmax = self.kmax();
+            let x = |i: usize, _: usize| data[i];
+            let parts = reduce::std(layout, &x);
+            let d_sigma: Vec<f32> = parts
+                .sigma
+                .iter()
+                .zip(g)
+                .map(|(&s, &g)| {
+                    let scaled = s * self.threshold;
+                    d_denominator(kmax, scaled, g) * self.threshold
+                })
+                .collect();
+            let mut out = vec![0.0f32; data.len()];
+            reduce::std_vjp(layout, &x, &parts, &d_sigma, &mut out);
+            ArrayD::from_shape_vec(w.raw_dim(), out).expect("gradient has the kernel's size")
+        })
     }
 }
 
