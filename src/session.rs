@@ -18,6 +18,21 @@
 //! quantized layer stays unfolded (in the thresholds); for `akd1000` they are errors and
 //! CNN2SNN's refusal stands. Diagnostics stay typed ([`crate::Error`]) from the stage that
 //! found them to the renderer.
+//!
+//! ```
+//! use qnnc::session::{Options, Session, Stage};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut session = Session::read("examples/toy_quantized.q".as_ref())?; // parse + lower
+//! assert!(!session.has_errors());
+//! let weights = "examples/toy_quantized.npz".as_ref();
+//! let job = session.job(None, Some(weights), Options::default())?;
+//! let graph = job.transformed(Stage::Quantized)?.graph; // what cnn2snn.quantize makes
+//! assert_eq!(graph.model.name, "toy_quantized");
+//! let compiled = job.compile(session.src.text())?; // the program, rules applied
+//! assert!(!compiled.program.layers.is_empty());
+//! # Ok(())
+//! # }
+//! ```
 
 use crate::backend::cpu::network::Network;
 use crate::backend::cpu::{Cpu, CpuError};
